@@ -1,0 +1,109 @@
+//! Start-up: the environment, the Secrets Manager client (built once per container, with
+//! timeouts below the function timeout), the signing keys and JSON logging.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_secretsmanager::Client;
+
+use crate::auth::{KeyError, SigningKeys};
+use crate::http::App;
+use crate::store::{STAGE_CURRENT, SecretStore, Selector, StoreError};
+
+/// Environment variable naming the webhook signing secret (name or ARN).
+pub const WEBHOOK_SECRET_ID_ENV: &str = "WEBHOOK_SECRET_ID";
+/// Attempts per Secrets Manager call, the first included (the SDK's standard retry, with jitter).
+const SDK_MAX_ATTEMPTS: u32 = 3;
+/// Time to open a connection to Secrets Manager.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time for one attempt of a call.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time for a call, retries included; well below the default function timeout (10 s).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a function cannot start. It then serves nothing: it never runs unauthenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// `WEBHOOK_SECRET_ID` is unset or empty.
+    #[error("{WEBHOOK_SECRET_ID_ENV} is not set; it must name the webhook signing secret")]
+    MissingSecretId,
+    /// The signing secret could not be read.
+    #[error("cannot read the webhook signing secret {secret_id}: {cause}")]
+    SecretUnreadable {
+        /// The configured secret id.
+        secret_id: String,
+        /// Why (the store's description, which holds no secret value).
+        cause: StoreError,
+    },
+    /// The signing secret holds no usable key.
+    #[error("the webhook signing secret {secret_id} is not usable: {cause}")]
+    BadKeys {
+        /// The configured secret id.
+        secret_id: String,
+        /// Why.
+        cause: KeyError,
+    },
+}
+
+impl App {
+    /// Builds a function's state from the environment: the Secrets Manager client (region and
+    /// endpoint from the standard AWS variables, e.g. `AWS_REGION`,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`) and the signing keys read from `WEBHOOK_SECRET_ID`.
+    ///
+    /// # Errors
+    /// [`InitError`] when the secret id is missing or the secret cannot be read or parsed.
+    pub async fn from_env() -> Result<App, InitError> {
+        let secret_id = std::env::var(WEBHOOK_SECRET_ID_ENV)
+            .ok()
+            .filter(|id| !id.trim().is_empty())
+            .ok_or(InitError::MissingSecretId)?;
+        let store = SecretStore::new(secrets_manager_client().await);
+        let secret = store
+            .get(&secret_id, Selector::Stage(STAGE_CURRENT))
+            .await
+            .map_err(|cause| InitError::SecretUnreadable {
+                secret_id: secret_id.clone(),
+                cause,
+            })?;
+        let keys = SigningKeys::parse(&secret.value)
+            .map_err(|cause| InitError::BadKeys { secret_id, cause })?;
+        Ok(App::new(store, keys))
+    }
+}
+
+/// A Secrets Manager client from the standard AWS configuration chain, with tenant-keys'
+/// timeouts and retry policy.
+pub async fn secrets_manager_client() -> Client {
+    let config = aws_config::from_env()
+        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// Installs JSON-lines logging on stdout. tenant-keys' own events are logged at the level of
+/// `AWS_LAMBDA_LOG_LEVEL` (default `info`); other crates, the AWS SDK included, only at `warn`
+/// and above, so no request or response of the SDK is ever written out.
+pub fn init_tracing() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .map(|level| level.to_ascii_lowercase())
+        .filter(|level| ["error", "warn", "info", "debug"].contains(&level.as_str()))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::new(format!("warn,tenant_keys={level}"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,126 @@
+//! The one error type of tenant-keys, with its stable `code`, HTTP `status` and `title`.
+//!
+//! Every message here is written for the caller and never carries a credential value: details name
+//! fields, never their contents. The mapping of an [`Error`] to a response lives in [`crate::http`].
+
+use http::StatusCode;
+
+/// Everything that can make a request fail, each variant one documented problem `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP method is not `POST`.
+    #[error("only POST is accepted")]
+    MethodNotAllowed,
+    /// The body is larger than [`crate::http::MAX_BODY_BYTES`].
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    /// The webhook signature is missing, invalid or its timestamp is out of tolerance.
+    #[error("missing or invalid webhook signature")]
+    Unauthorized,
+    /// The body is not JSON.
+    #[error("the request body is not valid JSON")]
+    InvalidJson,
+    /// The body is JSON but not a request of this operation (unknown or missing field, wrong type).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// `tenantId` breaks the tenant id rules.
+    #[error("{0}")]
+    InvalidTenantId(String),
+    /// `provider` is not in the registry.
+    #[error("{0}")]
+    UnknownProvider(String),
+    /// `credentials` has an unknown, missing or malformed field.
+    #[error("{0}")]
+    InvalidCredentials(String),
+    /// The secret (or the asked version of it) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// `expectedVersionId` is no longer the current version.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// The same `webhook-id` was used before with different credentials.
+    #[error("this webhook-id was already used for a different request")]
+    IdempotencyConflict,
+    /// Secrets Manager refuses to change the secret in its present state (scheduled for deletion).
+    #[error("the secret cannot be written now; it may be scheduled for deletion")]
+    SecretUnavailable,
+    /// The stored secret is not the flat JSON object of the provider's fields.
+    #[error("the stored secret is not a JSON object of this provider's fields")]
+    InvalidStoredValue,
+    /// Secrets Manager stayed throttled or unreachable after the SDK's retries.
+    #[error("Secrets Manager is unavailable; retry later")]
+    UpstreamUnavailable,
+    /// Anything else. The inner text is logged, never returned to the caller.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable problem code, as documented in README.md.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::Unauthorized => "unauthorized",
+            Error::InvalidJson => "invalid_json",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidTenantId(_) => "invalid_tenant_id",
+            Error::UnknownProvider(_) => "unknown_provider",
+            Error::InvalidCredentials(_) => "invalid_credentials",
+            Error::NotFound(_) => "not_found",
+            Error::VersionConflict(_) => "version_conflict",
+            Error::IdempotencyConflict => "idempotency_conflict",
+            Error::SecretUnavailable => "secret_unavailable",
+            Error::InvalidStoredValue => "invalid_stored_value",
+            Error::UpstreamUnavailable => "upstream_unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status the problem is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::InvalidJson
+            | Error::InvalidRequest(_)
+            | Error::InvalidTenantId(_)
+            | Error::UnknownProvider(_)
+            | Error::InvalidCredentials(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::VersionConflict(_) | Error::IdempotencyConflict | Error::SecretUnavailable => {
+                StatusCode::CONFLICT
+            }
+            Error::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InvalidStoredValue | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short human-readable summary of the problem type (the same for every instance of a code).
+    pub fn title(&self) -> &'static str {
+        match self {
+            Error::MethodNotAllowed => "Method not allowed",
+            Error::PayloadTooLarge => "Payload too large",
+            Error::Unauthorized => "Unauthorized",
+            Error::InvalidJson => "Invalid JSON",
+            Error::InvalidRequest(_) => "Invalid request",
+            Error::InvalidTenantId(_) => "Invalid tenant id",
+            Error::UnknownProvider(_) => "Unknown provider",
+            Error::InvalidCredentials(_) => "Invalid credentials",
+            Error::NotFound(_) => "Not found",
+            Error::VersionConflict(_) => "Version conflict",
+            Error::IdempotencyConflict => "Idempotency conflict",
+            Error::SecretUnavailable => "Secret unavailable",
+            Error::InvalidStoredValue => "Invalid stored value",
+            Error::UpstreamUnavailable => "Upstream unavailable",
+            Error::Internal(_) => "Internal error",
+        }
+    }
+
+    /// The text returned to the caller as `detail`. For [`Error::Internal`] it is generic: the
+    /// inner text is only for the log.
+    pub fn detail(&self) -> String {
+        self.to_string()
+    }
+}

@@ -1,0 +1,271 @@
+//! The HTTP edge: method and size checks, authentication, dispatch to the operations, the JSON
+//! answers, and the one place where an [`Error`] becomes an `application/problem+json` response.
+//! Each request ends in exactly one JSON log line.
+
+use std::time::Instant;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::auth::SigningKeys;
+use crate::credentials::View;
+use crate::ops::{self, Written};
+use crate::request::{ConnectRequest, FetchRequest, UpdateRequest};
+use crate::store::SecretStore;
+
+/// Largest accepted request body: 64 KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Seconds a caller is asked to wait after `upstream_unavailable`.
+const RETRY_AFTER_SECONDS: &str = "2";
+
+/// Which function is serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `connect-integration`.
+    ConnectIntegration,
+    /// `fetch-key`.
+    FetchKey,
+    /// `update-key`.
+    UpdateKey,
+}
+
+impl Operation {
+    /// The function's name, as in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::ConnectIntegration => "connect-integration",
+            Operation::FetchKey => "fetch-key",
+            Operation::UpdateKey => "update-key",
+        }
+    }
+}
+
+/// One function's state for the life of its container: the store and the signing keys.
+#[derive(Debug)]
+pub struct App {
+    store: SecretStore,
+    keys: SigningKeys,
+}
+
+/// What a log line may say of a request: only validated ids, never values.
+#[derive(Default)]
+struct LogFields {
+    tenant_id: Option<String>,
+    provider: Option<&'static str>,
+}
+
+impl App {
+    /// Puts a function together from its store and signing keys.
+    pub fn new(store: SecretStore, keys: SigningKeys) -> Self {
+        App { store, keys }
+    }
+
+    /// Serves one request of `operation` and logs it. Never fails: every error is a problem
+    /// response.
+    pub async fn handle(&self, operation: Operation, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let mut log = LogFields::default();
+        let outcome = self.serve(operation, &request, &mut log).await;
+        let request_id = request
+            .lambda_context_ref()
+            .map(|context| context.request_id.as_str())
+            .unwrap_or_default();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let tenant_id = log.tenant_id.as_deref().unwrap_or_default();
+        let provider = log.provider.unwrap_or_default();
+        match outcome {
+            Ok((status, body)) => {
+                tracing::info!(
+                    operation = operation.name(),
+                    tenant_id,
+                    provider,
+                    status = status.as_u16(),
+                    outcome = "ok",
+                    latency_ms,
+                    request_id,
+                    "request served"
+                );
+                respond(status, "application/json", body)
+            }
+            Err(err) => {
+                let status = err.status();
+                let cause = match &err {
+                    Error::Internal(cause) => cause.as_str(),
+                    _ => "",
+                };
+                let log_message = "request refused";
+                if status.is_server_error() {
+                    tracing::error!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), cause, latency_ms, request_id, "{log_message}");
+                } else {
+                    tracing::info!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), latency_ms, request_id, "{log_message}");
+                }
+                problem(&err)
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        operation: Operation,
+        request: &Request,
+        log: &mut LogFields,
+    ) -> Result<(StatusCode, Value), Error> {
+        if request.method() != http::Method::POST {
+            return Err(Error::MethodNotAllowed);
+        }
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge);
+        }
+        let webhook_id = self.keys.verify(request.headers(), body)?;
+        match operation {
+            Operation::ConnectIntegration => {
+                let request = ConnectRequest::parse(body)?;
+                log.tenant_id = Some(request.tenant.as_str().to_owned());
+                log.provider = Some(request.provider.id);
+                let written = ops::connect(&self.store, &request, &webhook_id).await?;
+                let status = if written.created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                Ok((
+                    status,
+                    written_body(request.tenant.as_str(), request.provider.id, written),
+                ))
+            }
+            Operation::FetchKey => {
+                let request = FetchRequest::parse(body)?;
+                log.tenant_id = Some(request.tenant.as_str().to_owned());
+                log.provider = Some(request.provider.id);
+                let fetched = ops::fetch(&self.store, &request).await?;
+                Ok((
+                    StatusCode::OK,
+                    json!({
+                        "tenantId": request.tenant.as_str(),
+                        "provider": request.provider.id,
+                        "versionId": fetched.version_id,
+                        "credentials": fetched.credentials.view(request.view),
+                    }),
+                ))
+            }
+            Operation::UpdateKey => {
+                let request = UpdateRequest::parse(body)?;
+                log.tenant_id = Some(request.tenant.as_str().to_owned());
+                log.provider = Some(request.provider.id);
+                let written = ops::update(&self.store, &request, &webhook_id).await?;
+                Ok((
+                    StatusCode::OK,
+                    written_body(request.tenant.as_str(), request.provider.id, written),
+                ))
+            }
+        }
+    }
+}
+
+/// The answer of connect and update: the credentials only masked.
+fn written_body(tenant_id: &str, provider: &str, written: Written) -> Value {
+    json!({
+        "tenantId": tenant_id,
+        "provider": provider,
+        "versionId": written.version_id,
+        "created": written.created,
+        "credentials": written.credentials.view(View::Masked),
+    })
+}
+
+/// The one mapping of an error to its `application/problem+json` response (RFC 9457).
+pub fn problem(err: &Error) -> Response<Body> {
+    let body = json!({
+        "type": format!("urn:tenant-keys:problem:{}", err.code()),
+        "title": err.title(),
+        "status": err.status().as_u16(),
+        "detail": err.detail(),
+        "code": err.code(),
+    });
+    let mut response = respond(err.status(), "application/problem+json", body);
+    let headers = response.headers_mut();
+    match err {
+        Error::MethodNotAllowed => {
+            headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        Error::UpstreamUnavailable => {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        _ => {}
+    }
+    response
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(response: &Response<Body>) -> Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn problems_carry_the_documented_shape_and_headers() {
+        let response = problem(&Error::UpstreamUnavailable);
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "2");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body = body_of(&response);
+        assert_eq!(body["code"], "upstream_unavailable");
+        assert_eq!(body["status"], 503);
+        for key in ["type", "title", "detail"] {
+            assert!(body[key].is_string(), "{key}");
+        }
+        assert_eq!(problem(&Error::MethodNotAllowed).headers()["allow"], "POST");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let response = problem(&Error::Internal("AccessDenied for arn:aws:iam::123".into()));
+        assert_eq!(response.status(), 500);
+        assert!(!body_of(&response).to_string().contains("arn:aws"));
+    }
+
+    #[test]
+    fn every_code_maps_to_its_documented_status() {
+        let cases = [
+            (Error::MethodNotAllowed, 405),
+            (Error::PayloadTooLarge, 413),
+            (Error::Unauthorized, 401),
+            (Error::InvalidJson, 400),
+            (Error::InvalidRequest(String::new()), 400),
+            (Error::InvalidTenantId(String::new()), 400),
+            (Error::UnknownProvider(String::new()), 400),
+            (Error::InvalidCredentials(String::new()), 400),
+            (Error::NotFound(String::new()), 404),
+            (Error::VersionConflict(String::new()), 409),
+            (Error::IdempotencyConflict, 409),
+            (Error::SecretUnavailable, 409),
+            (Error::InvalidStoredValue, 500),
+            (Error::UpstreamUnavailable, 503),
+            (Error::Internal(String::new()), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(problem(&err).status(), status, "{}", err.code());
+        }
+    }
+}

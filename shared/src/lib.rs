@@ -1,0 +1,31 @@
+//! tenant-keys: per-tenant third-party API keys in AWS Secrets Manager, behind three signed
+//! webhook Lambda functions (`connect-integration`, `fetch-key`, `update-key`).
+//!
+//! This crate holds all of the logic; the function binaries only start it. Secrets live under
+//! `tenant/<tenantId>/<provider>` as the flat JSON object of the provider's fields.
+//!
+//! - [`tenant`]: validated tenant ids and the secret names built from them.
+//! - [`provider`]: the provider registry.
+//! - [`credentials`]: credential values, their validation and views (full, public, masked).
+//! - [`auth`]: Standard Webhooks verification.
+//! - [`request`]: parsing of the operations' JSON bodies.
+//! - [`store`]: the Secrets Manager adapter.
+//! - [`ops`]: connect, fetch and update.
+//! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
+//! - [`config`]: start-up from the environment, logging.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod credentials;
+mod error;
+pub mod http;
+pub mod ops;
+pub mod provider;
+pub mod request;
+pub mod store;
+pub mod tenant;
+
+pub use config::init_tracing;
+pub use error::Error;
+pub use http::{App, Operation};

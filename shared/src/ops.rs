@@ -1,0 +1,259 @@
+//! The three operations — connect, fetch, update — written against [`SecretStore`].
+//!
+//! Idempotency: every write's `ClientRequestToken` (which becomes the version id) is derived from
+//! the request's `webhook-id`, the secret name and the version it builds on, so a retried request
+//! repeats the same write and Secrets Manager ignores it; the same `webhook-id` with another value
+//! is refused (`idempotency_conflict`).
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::auth::WebhookId;
+use crate::credentials::Credentials;
+use crate::request::{ConnectRequest, FetchRequest, UpdateRequest, VersionChoice};
+use crate::store::{
+    STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, Selector, StoreError,
+};
+
+/// How many compare-and-swap rounds an update without `expectedVersionId` tries before giving up.
+pub const MAX_UPDATE_ATTEMPTS: u32 = 8;
+/// Upper bound of the random pause before the second round; it doubles each round after.
+const UPDATE_BACKOFF_BASE: Duration = Duration::from_millis(40);
+
+/// What a write did.
+#[derive(Debug)]
+pub struct Written {
+    /// The version that holds the request's credentials.
+    pub version_id: String,
+    /// Whether the secret was created by this request (connect only).
+    pub created: bool,
+    /// The credentials now stored.
+    pub credentials: Credentials,
+}
+
+/// What a read found.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The version read.
+    pub version_id: String,
+    /// Its credentials.
+    pub credentials: Credentials,
+}
+
+/// Creates or replaces a tenant's credentials for a provider.
+///
+/// CreateSecret (tagged `tenant-id`, `provider`, `managed-by=tenant-keys`); if the secret exists,
+/// PutSecretValue makes the new value current. Of concurrent connects for a new tenant exactly one
+/// creates the secret. A retry of the creating request reports `created` again.
+///
+/// # Errors
+/// `idempotency_conflict` when the `webhook-id` was used with other credentials; store failures.
+pub async fn connect(
+    store: &SecretStore,
+    request: &ConnectRequest,
+    webhook_id: &WebhookId,
+) -> Result<Written, Error> {
+    let name = request.tenant.secret_name(request.provider);
+    let value = request.credentials.to_stored();
+    let token = version_token(webhook_id, &name, "connect");
+    let tags = [
+        ("tenant-id", request.tenant.as_str()),
+        ("provider", request.provider.id),
+        ("managed-by", "tenant-keys"),
+    ];
+    let (version_id, created) = match store.create(&name, &value, &token, &tags).await {
+        Ok(version_id) => (version_id, true),
+        Err(StoreError::AlreadyExists) => {
+            let version_id = store
+                .put(&name, &value, &token, None)
+                .await
+                .map_err(idempotency_conflict)?;
+            // A retry of the request that created the secret finds its own version alone.
+            let created = store.versions(&name).await?.is_only(&version_id);
+            (version_id, created)
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok(Written {
+        version_id,
+        created,
+        credentials: request.credentials.clone(),
+    })
+}
+
+/// Reads a tenant's credentials, current or previous version.
+///
+/// # Errors
+/// `not_found` when never connected (or there is no previous version); `invalid_stored_value`
+/// when the stored text is not the provider's JSON object; store failures.
+pub async fn fetch(store: &SecretStore, request: &FetchRequest) -> Result<Fetched, Error> {
+    let name = request.tenant.secret_name(request.provider);
+    let stage = match request.version {
+        VersionChoice::Current => STAGE_CURRENT,
+        VersionChoice::Previous => STAGE_PREVIOUS,
+    };
+    let stored = store
+        .get(&name, Selector::Stage(stage))
+        .await
+        .map_err(|err| match (err, request.version) {
+            (StoreError::NotFound, VersionChoice::Previous) => {
+                Error::NotFound("no previous version of these credentials exists".into())
+            }
+            (err, _) => err.into(),
+        })?;
+    Ok(Fetched {
+        credentials: Credentials::from_stored(request.provider, &stored.value)?,
+        version_id: stored.version_id,
+    })
+}
+
+/// Merges some fields into the current credentials and makes the result the new current version.
+///
+/// Each round reads the current version, writes the merged value under a private label and then
+/// moves `AWSCURRENT` to it only if the version read is still current (compare-and-swap). With
+/// `expectedVersionId`, a lost swap is `version_conflict`; without it, the round is retried (with
+/// jitter) on the newer value, so concurrent updates of different fields all survive.
+///
+/// # Errors
+/// `not_found` when never connected; `version_conflict`; `idempotency_conflict` when the
+/// `webhook-id` was used with other credentials; `invalid_stored_value`; store failures.
+pub async fn update(
+    store: &SecretStore,
+    request: &UpdateRequest,
+    webhook_id: &WebhookId,
+) -> Result<Written, Error> {
+    let name = request.tenant.secret_name(request.provider);
+    for attempt in 0..MAX_UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        let versions = store.versions(&name).await?;
+        let current_id = versions
+            .holding(STAGE_CURRENT)
+            .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?
+            .to_owned();
+
+        // A retry of a request that already won: its version is current, built on the previous.
+        let is_retry_of_last_write = versions
+            .holding(STAGE_PREVIOUS)
+            .is_some_and(|previous| current_id == version_token(webhook_id, &name, previous));
+        let current = store.get(&name, Selector::Version(&current_id)).await?;
+        let mut credentials = Credentials::from_stored(request.provider, &current.value)?;
+        if is_retry_of_last_write {
+            return if credentials.contains(&request.changes) {
+                Ok(Written {
+                    version_id: current_id,
+                    created: false,
+                    credentials,
+                })
+            } else {
+                Err(Error::IdempotencyConflict)
+            };
+        }
+        if request
+            .expected_version_id
+            .as_ref()
+            .is_some_and(|expected| *expected != current_id)
+        {
+            return Err(stale_expected_version());
+        }
+
+        credentials.merge(&request.changes);
+        let token = version_token(webhook_id, &name, &current_id);
+        store
+            .put(
+                &name,
+                &credentials.to_stored(),
+                &token,
+                Some(&[STAGE_PENDING]),
+            )
+            .await
+            .map_err(idempotency_conflict)?;
+        match store.move_current(&name, &token, &current_id).await {
+            Ok(()) => {
+                return Ok(Written {
+                    version_id: token,
+                    created: false,
+                    credentials,
+                });
+            }
+            Err(StoreError::StageMoved) if request.expected_version_id.is_none() => continue,
+            Err(StoreError::StageMoved) => return Err(stale_expected_version()),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(Error::VersionConflict(format!(
+        "the credentials kept changing concurrently ({MAX_UPDATE_ATTEMPTS} attempts); retry"
+    )))
+}
+
+/// The `ClientRequestToken` of a write: 64 hex characters of SHA-256 over the secret name, the
+/// version the write builds on and the `webhook-id`.
+pub fn version_token(webhook_id: &WebhookId, secret_name: &str, base: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"tenant-keys/v1\n")
+        .chain_update(secret_name.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(base.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(webhook_id.as_str().as_bytes())
+        .finalize();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A write whose token already holds another value: the `webhook-id` was reused.
+fn idempotency_conflict(err: StoreError) -> Error {
+    match err {
+        StoreError::AlreadyExists => Error::IdempotencyConflict,
+        other => other.into(),
+    }
+}
+
+fn stale_expected_version() -> Error {
+    Error::VersionConflict(
+        "expectedVersionId is no longer the current version; fetch the credentials and retry"
+            .into(),
+    )
+}
+
+/// A random pause in `[0, base * 2^(attempt-1))`, capped at one second ("full jitter").
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = UPDATE_BACKOFF_BASE
+        .saturating_mul(1 << (attempt - 1).min(5))
+        .min(Duration::from_secs(1));
+    ceiling.mul_f64(rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_tokens_are_deterministic_64_hex_chars_and_depend_on_every_input() {
+        let id = WebhookId::new_for_tests("msg_1");
+        let token = version_token(&id, "tenant/a/vapi", "connect");
+        assert_eq!(token.len(), 64);
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(token, version_token(&id, "tenant/a/vapi", "connect"));
+        assert_ne!(token, version_token(&id, "tenant/b/vapi", "connect"));
+        assert_ne!(token, version_token(&id, "tenant/a/vapi", "v1"));
+        assert_ne!(
+            token,
+            version_token(
+                &WebhookId::new_for_tests("msg_2"),
+                "tenant/a/vapi",
+                "connect"
+            )
+        );
+    }
+
+    #[test]
+    fn backoff_stays_under_its_ceiling() {
+        for attempt in 1..MAX_UPDATE_ATTEMPTS {
+            assert!(backoff(attempt) <= Duration::from_secs(1));
+        }
+        assert!(backoff(1) < UPDATE_BACKOFF_BASE);
+    }
+}
