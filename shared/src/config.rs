@@ -76,7 +76,7 @@ impl App {
 /// timeouts and retry policy.
 pub async fn secrets_manager_client() -> Client {
     let config = aws_config::from_env()
-        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
+        .retry_config(retry_config())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -87,6 +87,12 @@ pub async fn secrets_manager_client() -> Client {
         .load()
         .await;
     Client::new(&config)
+}
+
+/// The retry policy of every Secrets Manager call: the SDK's standard mode (exponential backoff
+/// with jitter; throttling, timeouts and 5xx are retried) bounded to three attempts.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
 }
 
 /// Installs JSON-lines logging on stdout. tenant-keys' own events are logged at the level of

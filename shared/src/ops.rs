@@ -229,6 +229,293 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::{Completeness, View};
+    use crate::provider::Provider;
+    use crate::tenant::TenantId;
+    use aws_sdk_secretsmanager::Client;
+    use aws_sdk_secretsmanager::config::http::HttpResponse;
+    use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_types::body::SdkBody;
+    use serde_json::json;
+
+    const STORED: &str =
+        r#"{"publicApiKey":"pub-1234567890abcd","privateApiKey":"priv-0987654321wxyz"}"#;
+
+    fn store(rules: &[&Rule]) -> SecretStore {
+        let client: Client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, rules, |c| c
+            .retry_config(
+                crate::config::retry_config().with_initial_backoff(Duration::from_millis(1))
+            ));
+        SecretStore::new(client)
+    }
+
+    /// A Secrets Manager error response, parsed by the SDK as the real one would be.
+    fn aws_error(status: u16, kind: &str) -> HttpResponse {
+        let body = json!({"__type": kind, "message": "injected"}).to_string();
+        let mut response = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(body));
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        response
+    }
+
+    fn vapi() -> &'static Provider {
+        Provider::find("vapi").unwrap()
+    }
+
+    fn fetch_request() -> FetchRequest {
+        FetchRequest {
+            tenant: TenantId::parse("org_1").unwrap(),
+            provider: vapi(),
+            view: View::Full,
+            version: VersionChoice::Current,
+        }
+    }
+
+    fn connect_request() -> ConnectRequest {
+        let raw =
+            json!({"publicApiKey": "pub-1234567890abcd", "privateApiKey": "priv-0987654321wxyz"});
+        ConnectRequest {
+            tenant: TenantId::parse("org_1").unwrap(),
+            provider: vapi(),
+            credentials: Credentials::from_request(
+                vapi(),
+                raw.as_object().unwrap(),
+                Completeness::AllFields,
+            )
+            .unwrap(),
+        }
+    }
+
+    fn update_request(expected: Option<&str>) -> UpdateRequest {
+        let raw = json!({"privateApiKey": "priv-new-000000000000"});
+        UpdateRequest {
+            tenant: TenantId::parse("org_1").unwrap(),
+            provider: vapi(),
+            changes: Credentials::from_request(
+                vapi(),
+                raw.as_object().unwrap(),
+                Completeness::SomeFields,
+            )
+            .unwrap(),
+            expected_version_id: expected.map(str::to_owned),
+        }
+    }
+
+    fn current_is(version: &str) -> (Rule, Rule) {
+        let id = version.to_owned();
+        let describe = mock!(Client::describe_secret).then_output(move || {
+            DescribeSecretOutput::builder()
+                .version_ids_to_stages(id.clone(), vec![STAGE_CURRENT.to_owned()])
+                .build()
+        });
+        let id = version.to_owned();
+        let get = mock!(Client::get_secret_value).then_output(move || {
+            GetSecretValueOutput::builder()
+                .version_id(id.clone())
+                .secret_string(STORED)
+                .build()
+        });
+        (describe, get)
+    }
+
+    #[tokio::test]
+    async fn throttling_that_outlasts_the_retries_is_upstream_unavailable() {
+        let throttled = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "ThrottlingException"))
+            .repeatedly()
+            .build();
+        let err = fetch(&store(&[&throttled]), &fetch_request())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "upstream_unavailable");
+        assert_eq!(
+            throttled.num_calls(),
+            3,
+            "the SDK retries a bounded number of times"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_throttling_burst_is_absorbed_by_the_retries() {
+        let rule = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "ThrottlingException"))
+            .http_response(|| aws_error(500, "InternalServiceError"))
+            .output(|| {
+                GetSecretValueOutput::builder()
+                    .version_id("v1")
+                    .secret_string(STORED)
+                    .build()
+            })
+            .build();
+        let fetched = fetch(&store(&[&rule]), &fetch_request()).await.unwrap();
+        assert_eq!(fetched.version_id, "v1");
+    }
+
+    #[tokio::test]
+    async fn server_errors_that_persist_are_upstream_unavailable() {
+        let rule = mock!(Client::create_secret)
+            .sequence()
+            .http_response(|| aws_error(503, "ServiceUnavailable"))
+            .repeatedly()
+            .build();
+        let err = connect(
+            &store(&[&rule]),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "upstream_unavailable");
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_internal_and_names_no_value() {
+        let rule = mock!(Client::get_secret_value)
+            .then_http_response(|| aws_error(400, "AccessDeniedException"));
+        let err = fetch(&store(&[&rule]), &fetch_request()).await.unwrap_err();
+        assert_eq!(err.code(), "internal");
+        assert_eq!(err.detail(), "internal error");
+    }
+
+    #[tokio::test]
+    async fn losing_the_create_race_replaces_the_value_and_reports_not_created() {
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "ResourceExistsException"));
+        let put = mock!(Client::put_secret_value)
+            .match_requests(|req| req.version_stages().is_empty())
+            .then_compute_output(|req| {
+                PutSecretValueOutput::builder()
+                    .version_id(req.client_request_token().unwrap())
+                    .build()
+            });
+        let describe = mock!(Client::describe_secret).then_output(|| {
+            DescribeSecretOutput::builder()
+                .version_ids_to_stages("winner", vec![STAGE_PREVIOUS.to_owned()])
+                .version_ids_to_stages("ours", vec![STAGE_CURRENT.to_owned()])
+                .build()
+        });
+        let written = connect(
+            &store(&[&create, &put, &describe]),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert!(!written.created);
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn winning_the_create_reports_created() {
+        let create = mock!(Client::create_secret).then_compute_output(|req| {
+            assert_eq!(req.tags().len(), 3);
+            CreateSecretOutput::builder()
+                .version_id(req.client_request_token().unwrap())
+                .build()
+        });
+        let written = connect(
+            &store(&[&create]),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert!(written.created);
+    }
+
+    #[tokio::test]
+    async fn a_lost_compare_and_swap_with_expected_version_is_a_conflict_and_leaves_current_alone()
+    {
+        let (describe, get) = current_is("v1");
+        let put = mock!(Client::put_secret_value)
+            .match_requests(|req| req.version_stages() == [STAGE_PENDING])
+            .then_output(|| PutSecretValueOutput::builder().build());
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_http_response(|| aws_error(400, "InvalidParameterException"));
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &update_request(Some("v1")),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!(cas.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_compare_and_swap_without_expected_version_is_retried_on_the_new_value() {
+        let (describe, get) = current_is("v1");
+        let put =
+            mock!(Client::put_secret_value).then_output(|| PutSecretValueOutput::builder().build());
+        let cas = mock!(Client::update_secret_version_stage)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidParameterException"))
+            .output(|| UpdateSecretVersionStageOutput::builder().build())
+            .build();
+        let written = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(cas.num_calls(), 2);
+        assert_eq!(
+            describe.num_calls(),
+            2,
+            "the second round re-reads the current version"
+        );
+        assert_eq!(
+            written.credentials.view(View::Full)["publicApiKey"],
+            "pub-1234567890abcd"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_expected_version_is_refused_before_any_write() {
+        let (describe, get) = current_is("v2");
+        let put =
+            mock!(Client::put_secret_value).then_output(|| PutSecretValueOutput::builder().build());
+        let err = update(
+            &store(&[&describe, &get, &put]),
+            &update_request(Some("v1")),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!(put.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_during_update_never_moves_the_current_version() {
+        let (describe, get) = current_is("v1");
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_response(|| aws_error(500, "InternalServiceError"))
+            .repeatedly()
+            .build();
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "upstream_unavailable");
+        assert_eq!(cas.num_calls(), 0);
+    }
 
     #[test]
     fn version_tokens_are_deterministic_64_hex_chars_and_depend_on_every_input() {
