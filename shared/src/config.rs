@@ -95,19 +95,23 @@ pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
 }
 
-/// Installs JSON-lines logging on stdout. tenant-keys' own events are logged at the level of
-/// `AWS_LAMBDA_LOG_LEVEL` (default `info`); other crates, the AWS SDK included, only at `warn`
-/// and above, so no request or response of the SDK is ever written out.
-pub fn init_tracing() {
+/// The log filter of every function: tenant-keys' own events at the level of
+/// `AWS_LAMBDA_LOG_LEVEL` (default `info`); other crates, the AWS SDK included, only at `warn` and
+/// above, so no request or response of the SDK is ever written out.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .map(|level| level.to_ascii_lowercase())
         .filter(|level| ["error", "warn", "info", "debug"].contains(&level.as_str()))
         .unwrap_or_else(|| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::new(format!("warn,tenant_keys={level}"));
+    tracing_subscriber::EnvFilter::new(format!("warn,tenant_keys={level}"))
+}
+
+/// Installs JSON-lines logging on stdout with [`log_filter`].
+pub fn init_tracing() {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter())
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)

@@ -1,0 +1,157 @@
+//! Helpers of the handler tests: a client and an `App` pointed at the moto server that
+//! `scripts/test` starts on a free loopback port and names in `TENANT_KEYS_TEST_SM_ENDPOINT`
+//! (without it the tests fail), signed requests, and calls.
+#![allow(dead_code)] // each test binary uses its own part of the helpers
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials as AwsCredentials, Region};
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+use standardwebhooks::Webhook;
+use tenant_keys::auth::SigningKeys;
+use tenant_keys::store::SecretStore;
+use tenant_keys::{App, Operation};
+
+pub const SIGNING_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+pub const PUBLIC_KEY: &str = "pk-live-1111-2222-3333-4444";
+pub const PRIVATE_KEY: &str = "sk-live-aaaa-bbbb-cccc-dddd";
+
+pub fn endpoint() -> String {
+    std::env::var("TENANT_KEYS_TEST_SM_ENDPOINT").expect(
+        "TENANT_KEYS_TEST_SM_ENDPOINT is not set: these tests need a moto server; run ./scripts/test",
+    )
+}
+
+pub fn client_for(endpoint: &str) -> Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(AwsCredentials::new("test", "test", None, None, "tests"))
+        .retry_config(tenant_keys::config::retry_config())
+        .build();
+    Client::from_conf(config)
+}
+
+pub fn client() -> Client {
+    client_for(&endpoint())
+}
+
+pub fn app_for(endpoint: &str) -> App {
+    App::new(
+        SecretStore::new(client_for(endpoint)),
+        SigningKeys::parse(SIGNING_SECRET).unwrap(),
+    )
+}
+
+pub fn app() -> App {
+    app_for(&endpoint())
+}
+
+/// A tenant id no other test (or earlier run against the same moto) uses.
+pub fn new_tenant() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("org_{nanos:x}{:x}", rand_suffix())
+}
+
+pub fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn signed_with(
+    method: &str,
+    body: &str,
+    webhook_id: &str,
+    timestamp: i64,
+    secret: &str,
+) -> Request {
+    let signature = Webhook::new(secret)
+        .unwrap()
+        .sign(webhook_id, timestamp, body.as_bytes())
+        .unwrap();
+    http::Request::builder()
+        .method(method)
+        .uri("https://example.com/")
+        .header("content-type", "application/json")
+        .header("webhook-id", webhook_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+pub fn signed(body: &Value, webhook_id: &str) -> Request {
+    signed_with("POST", &body.to_string(), webhook_id, now(), SIGNING_SECRET)
+}
+
+pub fn new_webhook_id() -> String {
+    format!("msg_{}", new_tenant())
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+pub async fn call_with(app: &App, operation: Operation, request: Request) -> Answer {
+    let response = app.handle(operation, request).await;
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(response.body().as_ref()).unwrap(),
+    }
+}
+
+pub async fn call(app: &App, operation: Operation, body: Value) -> Answer {
+    call_with(app, operation, signed(&body, &new_webhook_id())).await
+}
+
+pub fn vapi_connect(tenant: &str) -> Value {
+    json!({"tenantId": tenant, "provider": "vapi",
+           "credentials": {"publicApiKey": PUBLIC_KEY, "privateApiKey": PRIVATE_KEY}})
+}
+
+pub async fn connected_tenant(app: &App) -> (String, String) {
+    let tenant = new_tenant();
+    let answer = call(app, Operation::ConnectIntegration, vapi_connect(&tenant)).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    (
+        tenant,
+        answer.body["versionId"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub async fn fetch(app: &App, tenant: &str, extra: Value) -> Answer {
+    let mut body = json!({"tenantId": tenant, "provider": "vapi"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    call(app, Operation::FetchKey, body).await
+}
+
+pub async fn version_count(name: &str) -> usize {
+    client()
+        .list_secret_version_ids()
+        .secret_id(name)
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len()
+}
