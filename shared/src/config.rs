@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::Region;
 
 use crate::auth::{KeyError, SigningKeys};
 use crate::http::App;
@@ -13,6 +15,9 @@ use crate::store::{STAGE_CURRENT, SecretStore, Selector, StoreError};
 
 /// Environment variable naming the webhook signing secret (name or ARN).
 pub const WEBHOOK_SECRET_ID_ENV: &str = "WEBHOOK_SECRET_ID";
+/// Environment variable naming the region of the tenant secrets, when it is not the function's
+/// own region (`AWS_REGION`, which Lambda reserves).
+pub const SECRETS_REGION_ENV: &str = "SECRETS_REGION";
 /// Attempts per Secrets Manager call, the first included (the SDK's standard retry, with jitter).
 const SDK_MAX_ATTEMPTS: u32 = 3;
 /// Time to open a connection to Secrets Manager.
@@ -58,8 +63,22 @@ impl App {
             .ok()
             .filter(|id| !id.trim().is_empty())
             .ok_or(InitError::MissingSecretId)?;
-        let store = SecretStore::new(secrets_manager_client().await);
-        let secret = store
+        let sdk_config = sdk_config().await;
+        // The signing secret lives in the function's own region; tenant secrets in SECRETS_REGION.
+        let home = SecretStore::new(Client::new(&sdk_config));
+        let tenants = match std::env::var(SECRETS_REGION_ENV) {
+            Ok(region)
+                if !region.is_empty()
+                    && Some(region.as_str()) != sdk_config.region().map(|r| r.as_ref()) =>
+            {
+                let config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config)
+                    .region(Region::new(region))
+                    .build();
+                SecretStore::new(Client::from_conf(config))
+            }
+            _ => home.clone(),
+        };
+        let secret = home
             .get(&secret_id, Selector::Stage(STAGE_CURRENT))
             .await
             .map_err(|cause| InitError::SecretUnreadable {
@@ -68,14 +87,14 @@ impl App {
             })?;
         let keys = SigningKeys::parse(&secret.value)
             .map_err(|cause| InitError::BadKeys { secret_id, cause })?;
-        Ok(App::new(store, keys))
+        Ok(App::new(tenants, keys))
     }
 }
 
-/// A Secrets Manager client from the standard AWS configuration chain, with tenant-keys'
-/// timeouts and retry policy.
-pub async fn secrets_manager_client() -> Client {
-    let config = aws_config::from_env()
+/// The AWS configuration from the standard chain (region, credentials, endpoint overrides such
+/// as `AWS_ENDPOINT_URL_SECRETS_MANAGER`), with tenant-keys' timeouts and retry policy.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::from_env()
         .retry_config(retry_config())
         .timeout_config(
             TimeoutConfig::builder()
@@ -85,8 +104,7 @@ pub async fn secrets_manager_client() -> Client {
                 .build(),
         )
         .load()
-        .await;
-    Client::new(&config)
+        .await
 }
 
 /// The retry policy of every Secrets Manager call: the SDK's standard mode (exponential backoff
