@@ -58,3 +58,11 @@ stop_pids() {
     [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
   done
 }
+
+# Adds Rust's aarch64 Linux target (cross-compiling for arm64 Lambda, with zig as the linker).
+ensure_arm64_target() {
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    echo "==> rustup target add aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+}
