@@ -37,6 +37,9 @@ pub enum KeyError {
     /// The secret holds no key at all.
     #[error("the webhook signing secret is empty")]
     Empty,
+    /// A body to sign is not UTF-8 text.
+    #[error("the body to sign is not UTF-8 text")]
+    BodyNotText,
     /// Key number `n` (1-based) is not a usable key.
     #[error(
         "signing key #{0} is not valid: expected whsec_<base64 of 24+ bytes> or a raw key of 24+ characters"
@@ -95,6 +98,41 @@ impl SigningKeys {
         } else {
             Err(Error::Unauthorized)
         }
+    }
+}
+
+/// Signs requests with the first key of a signing secret, as a caller of the functions does
+/// (the CLI, the end-to-end tests). `Debug` shows nothing of the key.
+pub struct Signer(Webhook);
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signer")
+    }
+}
+
+impl Signer {
+    /// Reads the signing key from a signing secret's text, in the formats of
+    /// [`SigningKeys::parse`]; with several keys, the first signs.
+    ///
+    /// # Errors
+    /// [`KeyError`] as for [`SigningKeys::parse`].
+    pub fn parse(secret_text: &str) -> Result<Self, KeyError> {
+        let first = secret_text
+            .split_whitespace()
+            .next()
+            .ok_or(KeyError::Empty)?;
+        parse_key(first).map(Signer).ok_or(KeyError::Invalid(1))
+    }
+
+    /// The `webhook-signature` header value (`v1,<base64>`) for a request.
+    ///
+    /// # Errors
+    /// [`KeyError::BodyNotText`] when the body is not UTF-8 (the scheme signs text).
+    pub fn sign(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> Result<String, KeyError> {
+        self.0
+            .sign(webhook_id, timestamp, body)
+            .map_err(|_| KeyError::BodyNotText)
     }
 }
 
@@ -215,6 +253,22 @@ mod tests {
             headers.remove(missing);
             assert!(keys.verify(&headers, SPEC_BODY).is_err(), "{missing}");
         }
+    }
+
+    #[test]
+    fn the_signer_produces_what_the_keys_accept() {
+        let signer = Signer::parse(&format!("{SPEC_SECRET} {OTHER_SECRET}")).unwrap();
+        assert_eq!(
+            signer.sign(SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY).unwrap(),
+            SPEC_SIGNATURE
+        );
+        let signature = signer.sign(SPEC_ID, now(), SPEC_BODY).unwrap();
+        let keys = SigningKeys::parse(SPEC_SECRET).unwrap();
+        assert!(
+            keys.verify(&headers(SPEC_ID, now(), &signature), SPEC_BODY)
+                .is_ok()
+        );
+        assert_eq!(format!("{signer:?}"), "Signer");
     }
 
     #[test]

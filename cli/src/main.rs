@@ -1,0 +1,294 @@
+//! `tenant-keys`: calls a tenant-keys stack (local or deployed) with Standard Webhooks-signed
+//! requests, or prints a signed API Gateway v2 event for `sam local invoke` / `cargo lambda invoke`.
+//!
+//! The signing secret comes from `TENANT_KEYS_SIGNING_SECRET` or the file named by
+//! `TENANT_KEYS_SIGNING_SECRET_FILE`, never from the command line. A credential value given as `-`
+//! is read from stdin, so it lands neither in shell history nor in `ps`.
+
+mod event;
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value, json};
+use tenant_keys::auth::Signer;
+
+#[derive(Parser)]
+#[command(
+    name = "tenant-keys",
+    version,
+    about = "Call a tenant-keys stack with signed requests"
+)]
+struct Cli {
+    /// Base URL of the stack: the HTTP API URL, or http://127.0.0.1:9000/lambda-url locally.
+    #[arg(
+        long,
+        env = "TENANT_KEYS_URL",
+        global = true,
+        default_value = "http://127.0.0.1:9000/lambda-url"
+    )]
+    url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store (create or replace) a tenant's credentials: connect-integration.
+    Connect {
+        #[command(flatten)]
+        target: Target,
+        /// A credential field, `name=value`; `name=-` reads the value from stdin. Repeatable.
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+        #[command(flatten)]
+        send: SendOptions,
+    },
+    /// Read a tenant's credentials: fetch-key.
+    Fetch {
+        #[command(flatten)]
+        target: Target,
+        /// Which fields, how shown.
+        #[arg(long, value_enum, default_value = "full")]
+        view: View,
+        /// Which version.
+        #[arg(long = "key-version", value_enum, default_value = "current")]
+        key_version: KeyVersion,
+        #[command(flatten)]
+        send: SendOptions,
+    },
+    /// Merge fields into a tenant's credentials as a new version: update-key.
+    Update {
+        #[command(flatten)]
+        target: Target,
+        /// A credential field to change, `name=value`; `name=-` reads stdin. Repeatable.
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+        /// Write only if this is still the current version (compare-and-swap).
+        #[arg(long)]
+        expected_version: Option<String>,
+        #[command(flatten)]
+        send: SendOptions,
+    },
+}
+
+#[derive(Args)]
+struct Target {
+    /// The tenant (organization) id.
+    #[arg(long)]
+    tenant: String,
+    /// The provider, e.g. vapi or openai.
+    #[arg(long)]
+    provider: String,
+}
+
+#[derive(Args)]
+struct SendOptions {
+    /// The webhook-id (idempotency key); a fresh one by default. Reuse it to retry safely.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Print a signed API Gateway v2 event for this request instead of sending it.
+    #[arg(long)]
+    print_event: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum View {
+    Full,
+    Public,
+    Masked,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyVersion {
+    Current,
+    Previous,
+}
+
+/// The function an operation is served by, and the JSON body of the request.
+struct Call {
+    function: &'static str,
+    body: Value,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("tenant-keys: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let signer = Signer::parse(&signing_secret()?).map_err(|e| e.to_string())?;
+    let (call, send) = build_call(cli.command)?;
+    let body = call.body.to_string();
+    let webhook_id = send.idempotency_key.unwrap_or_else(new_webhook_id);
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs() as i64;
+    let signature = signer
+        .sign(&webhook_id, timestamp, body.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let headers = [
+        ("content-type", "application/json".to_owned()),
+        ("webhook-id", webhook_id),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ];
+
+    if send.print_event {
+        let event = event::api_gateway_v2(call.function, &headers, &body, timestamp);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&event).map_err(|e| e.to_string())?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let url = format!("{}/{}", cli.url.trim_end_matches('/'), call.function);
+    let mut request = reqwest::Client::new().post(&url).body(body);
+    for (name, value) in &headers {
+        request = request.header(*name, value);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status.is_success() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let title = answer["title"].as_str().unwrap_or("request failed");
+    let detail = answer["detail"].as_str().unwrap_or_default();
+    let code = answer["code"].as_str().unwrap_or_default();
+    eprintln!(
+        "tenant-keys: {} {title}: {detail} ({code})",
+        status.as_u16()
+    );
+    Ok(ExitCode::from(1))
+}
+
+fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
+    Ok(match command {
+        Command::Connect { target, set, send } => {
+            let body = json!({"tenantId": target.tenant, "provider": target.provider,
+                              "credentials": fields(&set)?});
+            (
+                Call {
+                    function: "connect-integration",
+                    body,
+                },
+                send,
+            )
+        }
+        Command::Fetch {
+            target,
+            view,
+            key_version,
+            send,
+        } => {
+            let view = match view {
+                View::Full => "full",
+                View::Public => "public",
+                View::Masked => "masked",
+            };
+            let version = match key_version {
+                KeyVersion::Current => "current",
+                KeyVersion::Previous => "previous",
+            };
+            let body = json!({"tenantId": target.tenant, "provider": target.provider,
+                              "view": view, "version": version});
+            (
+                Call {
+                    function: "fetch-key",
+                    body,
+                },
+                send,
+            )
+        }
+        Command::Update {
+            target,
+            set,
+            expected_version,
+            send,
+        } => {
+            let mut body = json!({"tenantId": target.tenant, "provider": target.provider,
+                                  "credentials": fields(&set)?});
+            if let Some(expected) = expected_version {
+                body["expectedVersionId"] = Value::String(expected);
+            }
+            (
+                Call {
+                    function: "update-key",
+                    body,
+                },
+                send,
+            )
+        }
+    })
+}
+
+/// The `--set` pairs as a credentials object; a `-` value is read as one line of stdin.
+fn fields(pairs: &[String]) -> Result<Map<String, Value>, String> {
+    let mut stdin_used = false;
+    let mut fields = Map::new();
+    for pair in pairs {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or("--set expects FIELD=VALUE (FIELD=- reads the value from stdin)")?;
+        let value = if value == "-" {
+            if stdin_used {
+                return Err("only one --set value can be read from stdin".into());
+            }
+            stdin_used = true;
+            read_stdin_line(name)?
+        } else {
+            value.to_owned()
+        };
+        fields.insert(name.to_owned(), Value::String(value));
+    }
+    Ok(fields)
+}
+
+fn read_stdin_line(field: &str) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{field}: ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read {field} from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The signing secret, from `TENANT_KEYS_SIGNING_SECRET` or the file `TENANT_KEYS_SIGNING_SECRET_FILE`.
+fn signing_secret() -> Result<String, String> {
+    if let Ok(secret) = std::env::var("TENANT_KEYS_SIGNING_SECRET") {
+        return Ok(secret);
+    }
+    let path = std::env::var("TENANT_KEYS_SIGNING_SECRET_FILE").map_err(|_| {
+        "set TENANT_KEYS_SIGNING_SECRET or TENANT_KEYS_SIGNING_SECRET_FILE to the webhook signing secret".to_owned()
+    })?;
+    std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the signing secret file {path}: {e}"))
+}
+
+fn new_webhook_id() -> String {
+    format!("msg_{:032x}", rand::random::<u128>())
+}

@@ -1,0 +1,415 @@
+//! End to end: the release binaries, run by the cargo-lambda Runtime API emulator exactly as Lambda
+//! runs them (several instances per function), against moto, called over HTTP with signed requests.
+//! One stack serves every scenario in turn; at the end, nothing secret may appear in what the
+//! functions printed.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tenant_keys_e2e::{
+    Stack, admin_client, leaks, now, release_binaries, secrets_manager_endpoint, unique, workspace,
+};
+
+const INSTANCES_PER_FUNCTION: usize = 4;
+
+/// Credential values used by the scenarios; none may ever appear in the functions' output.
+struct Secrets(std::sync::Mutex<Vec<String>>);
+
+impl Secrets {
+    fn new_value(&self, prefix: &str) -> String {
+        let value = unique(&format!("{prefix}-"));
+        self.0.lock().unwrap().push(value.clone());
+        value
+    }
+}
+
+fn vapi(tenant: &str, public: &str, private: &str) -> Value {
+    json!({"tenantId": tenant, "provider": "vapi",
+           "credentials": {"publicApiKey": public, "privateApiKey": private}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn end_to_end_through_the_lambda_runtime_emulator() {
+    let stack = Arc::new(Stack::start(INSTANCES_PER_FUNCTION).await);
+    let secrets = Arc::new(Secrets(std::sync::Mutex::new(Vec::new())));
+
+    connect_fetch_update_and_previous(&stack, &secrets).await;
+    every_auth_failure_is_the_same_401(&stack).await;
+    bad_inputs_get_their_4xx(&stack).await;
+    concurrent_connects_for_a_new_tenant(&stack, &secrets).await;
+    concurrent_updates_with_one_expected_version(&stack, &secrets).await;
+    the_sam_local_events_work(&stack).await;
+    the_cli_round_trips(&stack, &secrets).await;
+
+    let output = stack.function_output();
+    assert!(
+        output.contains("\"request served\""),
+        "the functions logged their requests"
+    );
+    let mut forbidden = secrets.0.lock().unwrap().clone();
+    forbidden.extend(stack.signatures_sent());
+    forbidden.push(stack.signing_secret().to_owned());
+    forbidden.push(
+        stack
+            .signing_secret()
+            .trim_start_matches("whsec_")
+            .to_owned(),
+    );
+    let leaked = leaks(&output, &forbidden);
+    assert!(
+        leaked.is_empty(),
+        "the functions printed secrets: {leaked:?}"
+    );
+}
+
+async fn connect_fetch_update_and_previous(stack: &Stack, secrets: &Secrets) {
+    let tenant = unique("org_flow");
+    let (public, private) = (secrets.new_value("pk"), secrets.new_value("sk"));
+    let connected = stack
+        .call("connect-integration", &vapi(&tenant, &public, &private))
+        .await;
+    assert_eq!(connected.status, 201, "{:?}", connected.body);
+    let first_version = connected.body["versionId"].as_str().unwrap().to_owned();
+    assert!(!connected.body.to_string().contains(&private));
+
+    let fetch = |view: &str, version: &str| json!({"tenantId": tenant, "provider": "vapi", "view": view, "version": version});
+    let full = stack.call("fetch-key", &fetch("full", "current")).await;
+    assert_eq!(full.status, 200);
+    assert_eq!(full.headers["cache-control"], "no-store");
+    assert_eq!(
+        full.body["credentials"],
+        json!({"publicApiKey": public, "privateApiKey": private})
+    );
+    let public_view = stack.call("fetch-key", &fetch("public", "current")).await;
+    assert_eq!(
+        public_view.body["credentials"],
+        json!({"publicApiKey": public})
+    );
+    let masked = stack.call("fetch-key", &fetch("masked", "current")).await;
+    let masked_private = masked.body["credentials"]["privateApiKey"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        masked_private,
+        format!("****{}", &private[private.len() - 4..])
+    );
+
+    let rotated = secrets.new_value("sk-rotated");
+    let update = |key: &str| {
+        json!({"tenantId": tenant, "provider": "vapi",
+        "credentials": {"privateApiKey": key}, "expectedVersionId": first_version})
+    };
+    let won = stack.call("update-key", &update(&rotated)).await;
+    assert_eq!(won.status, 200, "{:?}", won.body);
+    let lost = stack
+        .call("update-key", &update(&secrets.new_value("sk-stale")))
+        .await;
+    assert_eq!(
+        (lost.status, lost.body["code"].as_str()),
+        (409, Some("version_conflict"))
+    );
+
+    let current = stack.call("fetch-key", &fetch("full", "current")).await;
+    assert_eq!(
+        current.body["credentials"]["privateApiKey"],
+        rotated.as_str()
+    );
+    assert_eq!(current.body["credentials"]["publicApiKey"], public.as_str());
+    let previous = stack.call("fetch-key", &fetch("full", "previous")).await;
+    assert_eq!(previous.body["versionId"], first_version.as_str());
+    assert_eq!(
+        previous.body["credentials"]["privateApiKey"],
+        private.as_str()
+    );
+}
+
+async fn every_auth_failure_is_the_same_401(stack: &Stack) {
+    let body = json!({"tenantId": "org_auth", "provider": "vapi"}).to_string();
+    let good = stack
+        .call_signed("fetch-key", &body, "msg_auth", now())
+        .await;
+    assert_eq!(good.status, 404, "a correctly signed request passes");
+
+    let headers = |id: &str, timestamp: i64, signature: &str| {
+        vec![
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature.to_owned()),
+        ]
+    };
+    let forged = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+    let mut answers = vec![
+        stack.send("POST", "fetch-key", &body, &[]).await,
+        stack
+            .send(
+                "POST",
+                "fetch-key",
+                &body,
+                &headers("msg_auth", now(), forged),
+            )
+            .await,
+        stack
+            .call_signed("fetch-key", &body, "msg_auth", now() - 301)
+            .await,
+        stack
+            .call_signed("fetch-key", &body, "msg_auth", now() + 301)
+            .await,
+    ];
+    let signed_for_other_body = stack
+        .call_signed(
+            "fetch-key",
+            &json!({"tenantId": "org_other", "provider": "vapi"}).to_string(),
+            "msg_auth",
+            now(),
+        )
+        .await;
+    assert_eq!(signed_for_other_body.status, 404);
+    let replay_headers = headers("msg_auth", now(), stack.signatures_sent().last().unwrap());
+    answers.push(
+        stack
+            .send("POST", "fetch-key", &body, &replay_headers)
+            .await,
+    );
+    for answer in &answers {
+        assert_eq!(answer.status, 401, "{:?}", answer.body);
+        assert_eq!(answer.body, answers[0].body);
+    }
+    assert_eq!(answers[0].body["code"], "unauthorized");
+}
+
+async fn bad_inputs_get_their_4xx(stack: &Stack) {
+    let tenant = unique("org_bad");
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("fetch-key", "{not json".into(), 400, "invalid_json"),
+        ("fetch-key", json!({"tenantId": tenant, "provider": "vapi", "extra": 1}).to_string(), 400, "invalid_request"),
+        ("fetch-key", json!({"tenantId": "org_1/../org_2", "provider": "vapi"}).to_string(), 400, "invalid_tenant_id"),
+        ("fetch-key", json!({"tenantId": "org_1%2Fvapi", "provider": "vapi"}).to_string(), 400, "invalid_tenant_id"),
+        ("fetch-key", json!({"tenantId": tenant, "provider": "stripe"}).to_string(), 400, "unknown_provider"),
+        ("connect-integration", json!({"tenantId": tenant, "provider": "vapi", "credentials": {"publicApiKey": "pk"}}).to_string(), 400, "invalid_credentials"),
+        ("update-key", json!({"tenantId": tenant, "provider": "vapi", "credentials": {"privateApiKey": "sk-xyz"}}).to_string(), 404, "not_found"),
+        ("fetch-key", big, 413, "payload_too_large"),
+    ];
+    for (function, body, status, code) in cases {
+        let answer = stack
+            .call_signed(function, &body, &unique("msg_"), now())
+            .await;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (status, Some(code)),
+            "{function}: {:?}",
+            answer.body
+        );
+        assert_eq!(answer.headers["content-type"], "application/problem+json");
+    }
+    let get = stack.send("GET", "fetch-key", "", &[]).await;
+    assert_eq!(
+        (get.status, get.body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+async fn concurrent_connects_for_a_new_tenant(stack: &Arc<Stack>, secrets: &Secrets) {
+    let tenant = unique("org_race");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let body = vapi(&tenant, &secrets.new_value("pk"), &secrets.new_value("sk"));
+            let stack = stack.clone();
+            tokio::spawn(async move { stack.call("connect-integration", &body).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        19,
+        "{statuses:?}"
+    );
+    let listed = admin_client(&secrets_manager_endpoint())
+        .list_secrets()
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                .values(format!("tenant/{tenant}/"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.secret_list().len(), 1);
+}
+
+async fn concurrent_updates_with_one_expected_version(stack: &Arc<Stack>, secrets: &Secrets) {
+    let tenant = unique("org_cas");
+    let connected = stack
+        .call(
+            "connect-integration",
+            &vapi(&tenant, &secrets.new_value("pk"), &secrets.new_value("sk")),
+        )
+        .await;
+    let version = connected.body["versionId"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let body = json!({"tenantId": tenant, "provider": "vapi",
+                "credentials": {"privateApiKey": secrets.new_value("sk-cas")}, "expectedVersionId": version});
+            let stack = stack.clone();
+            tokio::spawn(async move { stack.call("update-key", &body).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        9,
+        "{statuses:?}"
+    );
+}
+
+async fn the_sam_local_events_work(stack: &Stack) {
+    let out = std::env::temp_dir().join(unique("tenant-keys-events-"));
+    let status = Command::new(workspace().join("events/generate"))
+        .arg(&out)
+        .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
+        .env("TENANT_KEYS_CLI", release_binaries().join("tenant-keys"))
+        .env("TENANT", unique("org_events"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "events/generate failed");
+    for (function, expected) in [
+        ("connect-integration", 201),
+        ("fetch-key", 200),
+        ("update-key", 200),
+    ] {
+        let event: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("{function}.json"))).unwrap(),
+        )
+        .unwrap();
+        let result = stack.invoke_event(function, &event).await;
+        assert_eq!(result["statusCode"], expected, "{function}: {result}");
+    }
+    let env: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("events/env.json")).unwrap(),
+    )
+    .unwrap();
+    for variable in ["WEBHOOK_SECRET_ID", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
+        assert!(
+            env["Parameters"][variable].is_string(),
+            "events/env.json lacks {variable}"
+        );
+    }
+}
+
+async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {
+    let tenant = unique("org_cli");
+    let private = secrets.new_value("sk-cli");
+    let public = secrets.new_value("pk-cli");
+    let cli = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(release_binaries().join("tenant-keys"))
+            .args(args)
+            .env("TENANT_KEYS_URL", stack.base_url())
+            .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let public_arg = format!("publicApiKey={public}");
+    let (code, out, err) = cli(
+        &[
+            "connect",
+            "--tenant",
+            &tenant,
+            "--provider",
+            "vapi",
+            "--set",
+            &public_arg,
+            "--set",
+            "privateApiKey=-",
+        ],
+        &format!("{private}\n"),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["created"],
+        true
+    );
+
+    let (code, out, _) = cli(&["fetch", "--tenant", &tenant, "--provider", "vapi"], "");
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["credentials"]["privateApiKey"],
+        private.as_str()
+    );
+
+    let rotated = format!("privateApiKey={}", secrets.new_value("sk-cli-rotated"));
+    let (code, _, err) = cli(
+        &[
+            "update",
+            "--tenant",
+            &tenant,
+            "--provider",
+            "vapi",
+            "--set",
+            &rotated,
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, _, err) = cli(
+        &[
+            "update",
+            "--tenant",
+            &tenant,
+            "--provider",
+            "vapi",
+            "--set",
+            &rotated,
+            "--expected-version",
+            "stale-version-id",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("409") && err.contains("version_conflict"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_leak_check_finds_a_planted_credential() {
+    let secrets = vec!["sk-planted-1234".to_owned(), "never-printed".to_owned()];
+    let output = "{\"fields\":{\"message\":\"oops sk-planted-1234\"}}";
+    assert_eq!(leaks(output, &secrets), vec!["sk-planted-1234"]);
+}

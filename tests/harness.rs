@@ -1,0 +1,332 @@
+//! The end-to-end harness: builds the release binaries, starts the cargo-lambda Runtime API
+//! emulator on a free loopback port and several instances of each function behind it (as Lambda
+//! runs concurrent instances), against the moto server that `scripts/test` started
+//! (`TENANT_KEYS_TEST_SM_ENDPOINT`). Everything it starts stops when the [`Stack`] is dropped,
+//! also when a test fails. What the functions print is kept, to be searched for leaked secrets.
+
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tenant_keys::auth::Signer;
+
+/// The three functions, by binary name.
+pub const FUNCTIONS: [&str; 3] = ["connect-integration", "fetch-key", "update-key"];
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The Secrets Manager endpoint (moto) the tests run against; the tests fail without it.
+pub fn secrets_manager_endpoint() -> String {
+    std::env::var("TENANT_KEYS_TEST_SM_ENDPOINT").expect(
+        "TENANT_KEYS_TEST_SM_ENDPOINT is not set: the end-to-end tests need a moto server; run ./scripts/test",
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A value no other test run uses, e.g. for tenant ids and webhook ids.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:016x}", rand::random::<u64>())
+}
+
+/// Builds the release binaries of the workspace once and returns the directory holding them.
+pub fn release_binaries() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap();
+    if let Some(dir) = built.as_ref() {
+        return dir.clone();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bins", "--quiet"])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo build --release");
+    assert!(status.success(), "building the release binaries failed");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target"));
+    let dir = target.join("release");
+    *built = Some(dir.clone());
+    dir
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An answer of a function, through the emulator.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// JSON body.
+    pub body: Value,
+}
+
+/// The emulator and the function instances behind it.
+pub struct Stack {
+    children: Vec<Child>,
+    log_dir: PathBuf,
+    port: u16,
+    http: reqwest::Client,
+    signer: Signer,
+    /// The signing secret's text, to look for in the logs.
+    pub signing_secret: String,
+    /// Every signature sent, to look for in the logs.
+    signatures: Mutex<Vec<String>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+        }
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Stack {
+    /// Starts the emulator and `instances` processes of each function, with a fresh signing
+    /// secret stored in moto.
+    pub async fn start(instances: usize) -> Stack {
+        let endpoint = secrets_manager_endpoint();
+        let binaries = release_binaries();
+        let signing_secret = format!("whsec_{}", base64_of_random_bytes());
+        let secret_id = unique("e2e/webhook-signing-secret-");
+        admin_client(&endpoint)
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(&signing_secret)
+            .send()
+            .await
+            .expect("creating the signing secret in moto");
+
+        let log_dir = std::env::temp_dir().join(unique("tenant-keys-e2e-"));
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let port = free_port();
+        let mut stack = Stack {
+            children: Vec::new(),
+            log_dir,
+            port,
+            http: reqwest::Client::new(),
+            signer: Signer::parse(&signing_secret).unwrap(),
+            signing_secret,
+            signatures: Mutex::new(Vec::new()),
+        };
+        let emulator_log = File::create(stack.log_dir.join("emulator.log")).unwrap();
+        stack.children.push(
+            Command::new("cargo")
+                .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
+                .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+                .current_dir(workspace())
+                .stdin(Stdio::null())
+                .stdout(emulator_log.try_clone().unwrap())
+                .stderr(emulator_log)
+                .spawn()
+                .expect(
+                    "cargo lambda watch: is cargo-lambda installed (./scripts/test installs it)?",
+                ),
+        );
+        wait_for_port(port);
+        for function in FUNCTIONS {
+            for instance in 0..instances {
+                let log =
+                    File::create(stack.log_dir.join(format!("{function}-{instance}.log"))).unwrap();
+                let child = Command::new(binaries.join(function))
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .env(
+                        "AWS_LAMBDA_RUNTIME_API",
+                        format!("http://127.0.0.1:{port}/.rt/{function}"),
+                    )
+                    .env("AWS_LAMBDA_FUNCTION_NAME", function)
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test")
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint)
+                    .env("WEBHOOK_SECRET_ID", &secret_id)
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log)
+                    .spawn()
+                    .expect("starting a function binary");
+                stack.children.push(child);
+            }
+        }
+        stack
+    }
+
+    /// The function URL base, as `tenant-keys --url` takes it.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/lambda-url", self.port)
+    }
+
+    /// Signs `body` (with a fresh webhook-id unless one is given) and POSTs it to `function`.
+    pub async fn call(&self, function: &str, body: &Value) -> Answer {
+        self.call_signed(function, &body.to_string(), &unique("msg_"), now())
+            .await
+    }
+
+    /// Signs `body` with `webhook_id` and `timestamp` and POSTs it to `function`.
+    pub async fn call_signed(
+        &self,
+        function: &str,
+        body: &str,
+        webhook_id: &str,
+        timestamp: i64,
+    ) -> Answer {
+        let signature = self
+            .signer
+            .sign(webhook_id, timestamp, body.as_bytes())
+            .unwrap();
+        self.signatures.lock().unwrap().push(signature.clone());
+        self.send(
+            "POST",
+            function,
+            body,
+            &[
+                ("webhook-id", webhook_id.to_owned()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ],
+        )
+        .await
+    }
+
+    /// Sends a request as given (no signing) to `function`'s URL.
+    pub async fn send(
+        &self,
+        method: &str,
+        function: &str,
+        body: &str,
+        headers: &[(&str, String)],
+    ) -> Answer {
+        let url = format!("{}/{function}/", self.base_url());
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), &url)
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.expect("the emulator answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{function} answered non-JSON ({status}): {text}"));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Invokes `function` with a raw Lambda event, as `cargo lambda invoke` (or `sam local
+    /// invoke`) does, and returns the function's raw result.
+    pub async fn invoke_event(&self, function: &str, event: &Value) -> Value {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.port
+        );
+        let response = self
+            .http
+            .post(&url)
+            .body(event.to_string())
+            .send()
+            .await
+            .expect("the emulator answers");
+        let text = response.text().await.expect("an invocation result");
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{function} returned non-JSON: {text}"))
+    }
+
+    /// The signing secret in the form `TENANT_KEYS_SIGNING_SECRET` takes.
+    pub fn signing_secret(&self) -> &str {
+        &self.signing_secret
+    }
+
+    /// Everything the function instances printed so far.
+    pub fn function_output(&self) -> String {
+        let mut output = String::new();
+        for entry in std::fs::read_dir(&self.log_dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() != "emulator.log" {
+                output.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        output
+    }
+
+    /// The signatures sent so far.
+    pub fn signatures_sent(&self) -> Vec<String> {
+        self.signatures.lock().unwrap().clone()
+    }
+}
+
+/// The secrets in `secrets` that appear in `output`, for the leak checks.
+pub fn leaks<'a>(output: &str, secrets: &'a [String]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|secret| !secret.is_empty() && output.contains(secret))
+        .collect()
+}
+
+/// A Secrets Manager client for the tests' own set-up and inspection, pointed at moto.
+pub fn admin_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+fn base64_of_random_bytes() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
