@@ -1,0 +1,18 @@
+# Shortcuts for the scripts; each works on a fresh machine with Rust and Python 3.
+SHELL := /bin/bash
+.PHONY: dev test events build deploy
+
+dev:        ## run the stack locally (moto + the three functions); Ctrl-C stops it
+	./scripts/dev
+
+test:       ## every check and test, as CI runs them
+	./scripts/test
+
+events:     ## freshly signed API Gateway events for sam local / cargo lambda invoke
+	./events/generate
+
+build:      ## sam build (arm64)
+	./scripts/check-template
+
+deploy:     ## build and deploy with SAM (asks for parameters the first time)
+	. ./scripts/common.sh && ensure_venv && ensure_arm64_target && sam build && sam deploy --guided
