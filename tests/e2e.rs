@@ -111,13 +111,19 @@ async fn connect_fetch_update_and_previous(stack: &Stack, secrets: &Secrets) {
         (409, Some("version_conflict"))
     );
 
-    let current = stack.call("fetch-key", &fetch("full", "current")).await;
+    // fetch-key's containers cache reads (up to FETCH_CACHE_TTL_SECONDS): ask for a fresh one.
+    let refreshed = |version: &str| {
+        let mut body = fetch("full", version);
+        body["refresh"] = json!(true);
+        body
+    };
+    let current = stack.call("fetch-key", &refreshed("current")).await;
     assert_eq!(
         current.body["credentials"]["privateApiKey"],
         rotated.as_str()
     );
     assert_eq!(current.body["credentials"]["publicApiKey"], public.as_str());
-    let previous = stack.call("fetch-key", &fetch("full", "previous")).await;
+    let previous = stack.call("fetch-key", &refreshed("previous")).await;
     assert_eq!(previous.body["versionId"], first_version.as_str());
     assert_eq!(
         previous.body["credentials"]["privateApiKey"],

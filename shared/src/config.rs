@@ -10,6 +10,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::Region;
 
 use crate::auth::{KeyError, SigningKeys};
+use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
 use crate::http::App;
 use crate::store::{STAGE_CURRENT, SecretStore, Selector, StoreError};
 
@@ -18,6 +19,10 @@ pub const WEBHOOK_SECRET_ID_ENV: &str = "WEBHOOK_SECRET_ID";
 /// Environment variable naming the region of the tenant secrets, when it is not the function's
 /// own region (`AWS_REGION`, which Lambda reserves).
 pub const SECRETS_REGION_ENV: &str = "SECRETS_REGION";
+/// Environment variable: seconds fetch-key serves a cached read before revalidating (0 disables).
+pub const CACHE_TTL_ENV: &str = "FETCH_CACHE_TTL_SECONDS";
+/// Environment variable: the most entries fetch-key's cache holds.
+pub const CACHE_MAX_ENTRIES_ENV: &str = "FETCH_CACHE_MAX_ENTRIES";
 /// Attempts per Secrets Manager call, the first included (the SDK's standard retry, with jitter).
 const SDK_MAX_ATTEMPTS: u32 = 3;
 /// Time to open a connection to Secrets Manager.
@@ -41,6 +46,14 @@ pub enum InitError {
         /// Why (the store's description, which holds no secret value).
         cause: StoreError,
     },
+    /// A numeric setting is not a number.
+    #[error("{name} must be a whole number, got {value:?}")]
+    BadNumber {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The signing secret holds no usable key.
     #[error("the webhook signing secret {secret_id} is not usable: {cause}")]
     BadKeys {
@@ -63,6 +76,10 @@ impl App {
             .ok()
             .filter(|id| !id.trim().is_empty())
             .ok_or(InitError::MissingSecretId)?;
+        let cache = ReadCache::new(
+            Duration::from_secs(number_from_env(CACHE_TTL_ENV, DEFAULT_TTL.as_secs())?),
+            number_from_env(CACHE_MAX_ENTRIES_ENV, DEFAULT_MAX_ENTRIES as u64)? as usize,
+        );
         let sdk_config = sdk_config().await;
         // The signing secret lives in the function's own region; tenant secrets in SECRETS_REGION.
         let home = SecretStore::new(Client::new(&sdk_config));
@@ -87,7 +104,18 @@ impl App {
             })?;
         let keys = SigningKeys::parse(&secret.value)
             .map_err(|cause| InitError::BadKeys { secret_id, cause })?;
-        Ok(App::new(tenants, keys))
+        Ok(App::new(tenants, keys, cache))
+    }
+}
+
+/// A whole number from the environment, or `default` when unset.
+fn number_from_env(name: &'static str, default: u64) -> Result<u64, InitError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| InitError::BadNumber { name, value }),
     }
 }
 

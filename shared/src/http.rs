@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::Error;
 use crate::auth::SigningKeys;
+use crate::cache::ReadCache;
 use crate::credentials::View;
 use crate::ops::{self, Written};
 use crate::request::{ConnectRequest, FetchRequest, UpdateRequest};
@@ -42,11 +43,13 @@ impl Operation {
     }
 }
 
-/// One function's state for the life of its container: the store and the signing keys.
+/// One function's state for the life of its container: the store, the signing keys and
+/// fetch-key's read cache.
 #[derive(Debug)]
 pub struct App {
     store: SecretStore,
     keys: SigningKeys,
+    cache: ReadCache,
 }
 
 /// What a log line may say of a request: only validated ids, never values.
@@ -57,9 +60,9 @@ struct LogFields {
 }
 
 impl App {
-    /// Puts a function together from its store and signing keys.
-    pub fn new(store: SecretStore, keys: SigningKeys) -> Self {
-        App { store, keys }
+    /// Puts a function together from its store, signing keys and read cache.
+    pub fn new(store: SecretStore, keys: SigningKeys, cache: ReadCache) -> Self {
+        App { store, keys, cache }
     }
 
     /// Serves one request of `operation` and logs it. Never fails: every error is a problem
@@ -140,7 +143,7 @@ impl App {
                 let request = FetchRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
-                let fetched = ops::fetch(&self.store, &request).await?;
+                let fetched = ops::fetch(&self.store, &self.cache, &request).await?;
                 Ok((
                     StatusCode::OK,
                     json!({

@@ -10,12 +10,14 @@
 //! - [`auth`]: Standard Webhooks verification.
 //! - [`request`]: parsing of the operations' JSON bodies.
 //! - [`store`]: the Secrets Manager adapter.
+//! - [`cache`]: fetch-key's per-container read cache.
 //! - [`ops`]: connect, fetch and update.
 //! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
 //! - [`config`]: start-up from the environment, logging.
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod credentials;
 mod error;

@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::auth::WebhookId;
+use crate::cache::{Lookup, ReadCache};
 use crate::credentials::Credentials;
 use crate::request::{ConnectRequest, FetchRequest, UpdateRequest, VersionChoice};
 use crate::store::{
-    STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, Selector, StoreError,
+    STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, Selector, StoreError, StoredSecret,
 };
 
 /// How many compare-and-swap rounds an update without `expectedVersionId` tries before giving up.
@@ -83,26 +84,71 @@ pub async fn connect(
     })
 }
 
-/// Reads a tenant's credentials, current or previous version.
+/// Reads a tenant's credentials, current or previous version, through the container's cache
+/// (bypassed when the request asks for `refresh`).
 ///
 /// # Errors
 /// `not_found` when never connected (or there is no previous version); `invalid_stored_value`
-/// when the stored text is not the provider's JSON object; store failures.
-pub async fn fetch(store: &SecretStore, request: &FetchRequest) -> Result<Fetched, Error> {
+/// when the stored text is not the provider's JSON object; store failures. None is cached.
+pub async fn fetch(
+    store: &SecretStore,
+    cache: &ReadCache,
+    request: &FetchRequest,
+) -> Result<Fetched, Error> {
     let name = request.tenant.secret_name(request.provider);
     let stage = match request.version {
         VersionChoice::Current => STAGE_CURRENT,
         VersionChoice::Previous => STAGE_PREVIOUS,
     };
+    if !request.refresh
+        && let Some(cached) = servable_from_cache(store, cache, &name, stage).await?
+    {
+        return fetched(request, cached);
+    }
     let stored = store
         .get(&name, Selector::Stage(stage))
         .await
-        .map_err(|err| match (err, request.version) {
-            (StoreError::NotFound, VersionChoice::Previous) => {
-                Error::NotFound("no previous version of these credentials exists".into())
+        .map_err(|err| {
+            cache.forget(&name, stage);
+            match (err, request.version) {
+                (StoreError::NotFound, VersionChoice::Previous) => {
+                    Error::NotFound("no previous version of these credentials exists".into())
+                }
+                (err, _) => err.into(),
             }
-            (err, _) => err.into(),
         })?;
+    let answer = fetched(request, stored.clone())?;
+    cache.store(&name, stage, &stored);
+    Ok(answer)
+}
+
+/// The cached version of `(name, stage)` if it may be served: within the TTL, or past it but
+/// still the version holding `stage` (checked with DescribeSecret, which reads no value).
+async fn servable_from_cache(
+    store: &SecretStore,
+    cache: &ReadCache,
+    name: &str,
+    stage: &'static str,
+) -> Result<Option<StoredSecret>, Error> {
+    match cache.lookup(name, stage) {
+        Lookup::Miss => Ok(None),
+        Lookup::Fresh(cached) => Ok(Some(cached)),
+        Lookup::Stale(cached) => {
+            let versions = store.versions(name).await.map_err(|err| {
+                cache.forget(name, stage);
+                Error::from(err)
+            })?;
+            if versions.holding(stage) == Some(cached.version_id.as_str()) {
+                cache.store(name, stage, &cached);
+                Ok(Some(cached))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn fetched(request: &FetchRequest, stored: StoredSecret) -> Result<Fetched, Error> {
     Ok(Fetched {
         credentials: Credentials::from_stored(request.provider, &stored.value)?,
         version_id: stored.version_id,
@@ -274,6 +320,7 @@ mod tests {
             provider: vapi(),
             view: View::Full,
             version: VersionChoice::Current,
+            refresh: false,
         }
     }
 
@@ -331,9 +378,13 @@ mod tests {
             .http_response(|| aws_error(400, "ThrottlingException"))
             .repeatedly()
             .build();
-        let err = fetch(&store(&[&throttled]), &fetch_request())
-            .await
-            .unwrap_err();
+        let err = fetch(
+            &store(&[&throttled]),
+            &ReadCache::disabled(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), "upstream_unavailable");
         assert_eq!(
             throttled.num_calls(),
@@ -355,7 +406,9 @@ mod tests {
                     .build()
             })
             .build();
-        let fetched = fetch(&store(&[&rule]), &fetch_request()).await.unwrap();
+        let fetched = fetch(&store(&[&rule]), &ReadCache::disabled(), &fetch_request())
+            .await
+            .unwrap();
         assert_eq!(fetched.version_id, "v1");
     }
 
@@ -380,7 +433,9 @@ mod tests {
     async fn access_denied_is_internal_and_names_no_value() {
         let rule = mock!(Client::get_secret_value)
             .then_http_response(|| aws_error(400, "AccessDeniedException"));
-        let err = fetch(&store(&[&rule]), &fetch_request()).await.unwrap_err();
+        let err = fetch(&store(&[&rule]), &ReadCache::disabled(), &fetch_request())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "internal");
         assert_eq!(err.detail(), "internal error");
     }

@@ -44,6 +44,8 @@ pub struct FetchRequest {
     pub view: View,
     /// Which version (default [`VersionChoice::Current`]).
     pub version: VersionChoice,
+    /// Skip the container's read cache (default `false`).
+    pub refresh: bool,
 }
 
 /// `update-key`: merge some fields into the current credentials.
@@ -82,10 +84,14 @@ impl FetchRequest {
     /// Parses a fetch-key body.
     ///
     /// # Errors
-    /// `invalid_json`, `invalid_request` (also for an unknown `view` or `version`),
+    /// `invalid_json`, `invalid_request` (also for an unknown `view` or `version`, or a
+    /// `refresh` that is not a boolean),
     /// `invalid_tenant_id` or `unknown_provider`.
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
-        let fields = object(body, &["tenantId", "provider", "view", "version"])?;
+        let fields = object(
+            body,
+            &["tenantId", "provider", "view", "version", "refresh"],
+        )?;
         let tenant = tenant(&fields)?;
         let provider = provider(&fields)?;
         let view = match optional_string(&fields, "view")? {
@@ -107,11 +113,21 @@ impl FetchRequest {
                 ));
             }
         };
+        let refresh = match fields.get("refresh") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(refresh)) => *refresh,
+            Some(_) => {
+                return Err(Error::InvalidRequest(
+                    "refresh must be true or false".into(),
+                ));
+            }
+        };
         Ok(FetchRequest {
             tenant,
             provider,
             view,
             version,
+            refresh,
         })
     }
 }

@@ -74,6 +74,7 @@ pub enum Selector<'a> {
 }
 
 /// One version of a secret as read. `Debug` hides the value.
+#[derive(Clone)]
 pub struct StoredSecret {
     /// The version's id.
     pub version_id: String,

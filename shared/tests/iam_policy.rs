@@ -7,74 +7,24 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_secretsmanager::error::BoxError;
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 use support::*;
-use tenant_keys::auth::SigningKeys;
-use tenant_keys::store::SecretStore;
-use tenant_keys::{App, Operation};
+use tenant_keys::Operation;
+use tenant_keys::cache::ReadCache;
 
 const TENANT_SCOPE: &str =
     "arn:${AWS::Partition}:secretsmanager:${SecretsRegion}:${AWS::AccountId}:secret:tenant/*";
 
-/// Records the `X-Amz-Target` action of every call the client sends.
-#[derive(Debug, Clone, Default)]
-struct ActionRecorder(Arc<Mutex<BTreeSet<String>>>);
-
-impl Intercept for ActionRecorder {
-    fn name(&self) -> &'static str {
-        "ActionRecorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let request = context.request();
-        if let Some(target) = request.headers().get("x-amz-target") {
-            let action = target.trim_start_matches("secretsmanager.");
-            let mut called = self.0.lock().unwrap();
-            called.insert(format!("secretsmanager:{action}"));
-            // IAM asks for TagResource as well when CreateSecret carries tags.
-            let body: serde_json::Value =
-                serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
-            if action == "CreateSecret" && body.get("Tags").is_some() {
-                called.insert("secretsmanager:TagResource".to_owned());
-            }
-        }
-        Ok(())
-    }
-}
-
-fn recording_app() -> (App, ActionRecorder) {
-    let recorder = ActionRecorder::default();
-    let client = aws_sdk_secretsmanager::Client::from_conf(
-        client_for(&endpoint())
-            .config()
-            .to_builder()
-            .interceptor(recorder.clone())
-            .build(),
-    );
-    let app = App::new(
-        SecretStore::new(client),
-        SigningKeys::parse(SIGNING_SECRET).unwrap(),
-    );
-    (app, recorder)
-}
-
-/// Every branch of every operation: new and existing secrets, retries, conflicts, old versions.
+/// Every branch of every operation: new and existing secrets, retries, conflicts, old versions,
+/// cache hits and revalidations.
 async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String>> {
     let setup = app();
     let mut called = BTreeMap::new();
 
-    let (app, recorder) = recording_app();
+    let (app, recorder) = recording_app(ReadCache::disabled());
     let tenant = new_tenant();
     let webhook_id = new_webhook_id();
     for _ in 0..2 {
@@ -88,22 +38,26 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
     call(&app, Operation::ConnectIntegration, vapi_connect(&tenant)).await;
     called.insert(
         "ConnectIntegrationFunction",
-        recorder.0.lock().unwrap().clone(),
+        recorder.actions().into_iter().collect(),
     );
 
-    let (app, recorder) = recording_app();
+    // A TTL short enough that the second round revalidates with DescribeSecret.
+    let (app, recorder) = recording_app(ReadCache::new(Duration::from_millis(20), 100));
     let (tenant, _) = connected_tenant(&setup).await;
-    for extra in [
-        json!({}),
-        json!({"view": "masked"}),
-        json!({"version": "previous"}),
-    ] {
-        fetch(&app, &tenant, extra).await;
+    for _ in 0..2 {
+        for extra in [
+            json!({}),
+            json!({"view": "masked"}),
+            json!({"version": "previous"}),
+        ] {
+            fetch(&app, &tenant, extra).await;
+        }
+        fetch(&app, &new_tenant(), json!({})).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    fetch(&app, &new_tenant(), json!({})).await;
-    called.insert("FetchKeyFunction", recorder.0.lock().unwrap().clone());
+    called.insert("FetchKeyFunction", recorder.actions().into_iter().collect());
 
-    let (app, recorder) = recording_app();
+    let (app, recorder) = recording_app(ReadCache::disabled());
     let (tenant, version) = connected_tenant(&setup).await;
     let update = json!({"tenantId": tenant, "provider": "vapi",
         "credentials": {"privateApiKey": "sk-iam-test-00001"}, "expectedVersionId": version});
@@ -119,7 +73,10 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
         "credentials": {"privateApiKey": "sk-iam-test-00002"}}),
     )
     .await;
-    called.insert("UpdateKeyFunction", recorder.0.lock().unwrap().clone());
+    called.insert(
+        "UpdateKeyFunction",
+        recorder.actions().into_iter().collect(),
+    );
     called
 }
 

@@ -3,14 +3,20 @@
 //! (without it the tests fail), signed requests, and calls.
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials as AwsCredentials, Region};
+use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_secretsmanager::config::{
+    BehaviorVersion, ConfigBag, Credentials as AwsCredentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_secretsmanager::error::BoxError;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use standardwebhooks::Webhook;
 use tenant_keys::auth::SigningKeys;
+use tenant_keys::cache::ReadCache;
 use tenant_keys::store::SecretStore;
 use tenant_keys::{App, Operation};
 
@@ -39,11 +45,72 @@ pub fn client() -> Client {
     client_for(&endpoint())
 }
 
+/// An app without read cache (the handler tests mix writes and reads in one app, which the
+/// functions never do: fetch-key runs in containers of its own).
 pub fn app_for(endpoint: &str) -> App {
     App::new(
         SecretStore::new(client_for(endpoint)),
         SigningKeys::parse(SIGNING_SECRET).unwrap(),
+        ReadCache::disabled(),
     )
+}
+
+/// An app whose client records every Secrets Manager action it sends, with the given cache.
+pub fn recording_app(cache: ReadCache) -> (App, ActionRecorder) {
+    let recorder = ActionRecorder::default();
+    let client = Client::from_conf(
+        client()
+            .config()
+            .to_builder()
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let keys = SigningKeys::parse(SIGNING_SECRET).unwrap();
+    (App::new(SecretStore::new(client), keys, cache), recorder)
+}
+
+/// Records the IAM action of every call a client sends, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ActionRecorder(Arc<Mutex<Vec<String>>>);
+
+impl ActionRecorder {
+    /// Every action recorded so far, in order, e.g. `secretsmanager:GetSecretValue`.
+    pub fn actions(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many times `action` (without the `secretsmanager:` prefix) was called.
+    pub fn count(&self, action: &str) -> usize {
+        let action = format!("secretsmanager:{action}");
+        self.actions().iter().filter(|a| **a == action).count()
+    }
+}
+
+impl Intercept for ActionRecorder {
+    fn name(&self) -> &'static str {
+        "ActionRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        if let Some(target) = request.headers().get("x-amz-target") {
+            let action = target.trim_start_matches("secretsmanager.");
+            let mut called = self.0.lock().unwrap();
+            called.push(format!("secretsmanager:{action}"));
+            // IAM asks for TagResource as well when CreateSecret carries tags.
+            let body: serde_json::Value =
+                serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
+            if action == "CreateSecret" && body.get("Tags").is_some() {
+                called.push("secretsmanager:TagResource".to_owned());
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn app() -> App {
