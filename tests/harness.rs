@@ -126,6 +126,12 @@ impl Stack {
     /// Starts the emulator and `instances` processes of each function, with a fresh signing
     /// secret stored in moto.
     pub async fn start(instances: usize) -> Stack {
+        Self::start_behind(instances, &secrets_manager_endpoint()).await
+    }
+
+    /// As [`Stack::start`], with the functions reaching Secrets Manager at `functions_endpoint`
+    /// (a fault-injecting proxy in front of moto, say).
+    pub async fn start_behind(instances: usize, functions_endpoint: &str) -> Stack {
         let endpoint = secrets_manager_endpoint();
         let binaries = release_binaries();
         let signing_secret = format!("whsec_{}", base64_of_random_bytes());
@@ -183,7 +189,7 @@ impl Stack {
                     .env("AWS_ACCESS_KEY_ID", "test")
                     .env("AWS_SECRET_ACCESS_KEY", "test")
                     .env("AWS_EC2_METADATA_DISABLED", "true")
-                    .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint)
+                    .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", functions_endpoint)
                     .env("WEBHOOK_SECRET_ID", &secret_id)
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
@@ -302,6 +308,67 @@ impl Stack {
     /// The signatures sent so far.
     pub fn signatures_sent(&self) -> Vec<String> {
         self.signatures.lock().unwrap().clone()
+    }
+}
+
+/// The fault-injecting proxy of `fault_proxy.py` in front of moto; stopped when dropped.
+pub struct FaultProxy {
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl FaultProxy {
+    /// Starts the proxy on a free loopback port, forwarding to moto.
+    pub fn start() -> FaultProxy {
+        let port = free_port();
+        let child = Command::new("python3")
+            .arg(workspace().join("tests/fault_proxy.py"))
+            .args([port.to_string(), secrets_manager_endpoint()])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        wait_for_port(port);
+        FaultProxy {
+            child,
+            port,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The endpoint the functions should use.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Replaces the fault rules (see `fault_proxy.py`); `[]` lets everything through.
+    pub async fn set(&self, rules: Value) {
+        let response = self
+            .http
+            .put(format!("{}/__faults", self.endpoint()))
+            .body(rules.to_string())
+            .send()
+            .await
+            .expect("the fault proxy answers");
+        assert!(response.status().is_success());
+    }
+
+    /// How many times each action reached moto through the proxy.
+    pub async fn calls(&self) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/__calls", self.endpoint()))
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_str(&response.text().await.unwrap()).unwrap()
     }
 }
 

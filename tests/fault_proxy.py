@@ -1,0 +1,99 @@
+"""A fault-injecting HTTP proxy between the functions and moto, for the end-to-end fault tests.
+
+    python fault_proxy.py <listen-port> <upstream-url>
+
+Every request is forwarded to the upstream Secrets Manager unless a fault rule matches its action
+(the X-Amz-Target header, e.g. "PutSecretValue"). Rules are set with `PUT /__faults` and a JSON
+list of {"action": "<name or *>", "fault": "throttle" | "error500" | "timeout" | "lost_response",
+"times": <n or -1 for always>}; `GET /__calls` returns the actions forwarded so far, by name.
+- throttle: answers 400 ThrottlingException without forwarding;
+- error500: answers 500 InternalServiceError without forwarding;
+- timeout: waits 10 s, then closes without an answer (longer than the SDK's attempt timeout);
+- lost_response: forwards (the write lands) but answers 500, as if the answer was lost.
+"""
+
+import http.client
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+UPSTREAM = urlparse(sys.argv[2])
+LOCK = threading.Lock()
+RULES = []
+CALLS = {}
+
+
+def take_fault(action):
+    with LOCK:
+        for rule in RULES:
+            if rule["action"] in (action, "*") and rule["times"] != 0:
+                if rule["times"] > 0:
+                    rule["times"] -= 1
+                return rule["fault"]
+    return None
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, content_type="application/x-amz-json-1.1"):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/__calls":
+            with LOCK:
+                self.reply(200, json.dumps(CALLS), "application/json")
+        else:
+            self.reply(404, "{}")
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.path == "/__faults":
+            with LOCK:
+                RULES[:] = json.loads(body)
+            self.reply(200, "{}", "application/json")
+        else:
+            self.reply(404, "{}")
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        action = self.headers.get("x-amz-target", "").rsplit(".", 1)[-1]
+        fault = take_fault(action)
+        if fault == "throttle":
+            return self.reply(400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}))
+        if fault == "error500":
+            return self.reply(500, json.dumps({"__type": "InternalServiceError", "message": "injected"}))
+        if fault == "timeout":
+            time.sleep(10)
+            self.close_connection = True
+            return
+        upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        upstream.request("POST", self.path, body=body, headers=headers)
+        response = upstream.getresponse()
+        data = response.read()
+        with LOCK:
+            CALLS[action] = CALLS.get(action, 0) + 1
+        if fault == "lost_response":
+            return self.reply(500, json.dumps({"__type": "InternalServiceError", "message": "answer lost"}))
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
+                self.send_header(key, value)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Proxy).serve_forever()
