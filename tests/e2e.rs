@@ -40,6 +40,7 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     bad_inputs_get_their_4xx(&stack).await;
     concurrent_connects_for_a_new_tenant(&stack, &secrets).await;
     concurrent_updates_with_one_expected_version(&stack, &secrets).await;
+    concurrent_partial_updates_all_survive(&stack, &secrets).await;
     the_sam_local_events_work(&stack).await;
     the_cli_round_trips(&stack, &secrets).await;
 
@@ -284,6 +285,91 @@ async fn concurrent_updates_with_one_expected_version(stack: &Arc<Stack>, secret
         statuses.iter().filter(|s| **s == 409).count(),
         9,
         "{statuses:?}"
+    );
+}
+
+async fn concurrent_partial_updates_all_survive(stack: &Arc<Stack>, secrets: &Arc<Secrets>) {
+    let tenant = unique("org_merge");
+    let connected = stack
+        .call(
+            "connect-integration",
+            &vapi(&tenant, &secrets.new_value("pk"), &secrets.new_value("sk")),
+        )
+        .await;
+    assert_eq!(connected.status, 201);
+    let update = |field: &str, value: &str| json!({"tenantId": tenant, "provider": "vapi", "credentials": {field: value}});
+
+    // Two concurrent updates of different fields, round after round: both always survive.
+    for _ in 0..10 {
+        let (public, private) = (secrets.new_value("pk-round"), secrets.new_value("sk-round"));
+        let (public_update, private_update) = (
+            update("publicApiKey", &public),
+            update("privateApiKey", &private),
+        );
+        let (a, b) = tokio::join!(
+            stack.call("update-key", &public_update),
+            stack.call("update-key", &private_update),
+        );
+        assert_eq!(
+            (a.status, b.status),
+            (200, 200),
+            "{:?} {:?}",
+            a.body,
+            b.body
+        );
+        let now = stack
+            .call(
+                "fetch-key",
+                &json!({"tenantId": tenant, "provider": "vapi", "refresh": true}),
+            )
+            .await;
+        assert_eq!(
+            now.body["credentials"],
+            json!({"publicApiKey": public, "privateApiKey": private})
+        );
+    }
+
+    // 50 concurrent partial updates, half of each field: every one succeeds with its own version,
+    // and the final value holds a value of each field's set.
+    let (mut publics, mut privates) = (Vec::new(), Vec::new());
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (field, value) = if i % 2 == 0 {
+                ("publicApiKey", secrets.new_value("pk-fifty"))
+            } else {
+                ("privateApiKey", secrets.new_value("sk-fifty"))
+            };
+            if i % 2 == 0 {
+                publics.push(value.clone())
+            } else {
+                privates.push(value.clone())
+            }
+            let (stack, body) = (stack.clone(), update(field, &value));
+            tokio::spawn(async move { stack.call("update-key", &body).await })
+        })
+        .collect();
+    let mut versions = std::collections::HashSet::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        versions.insert(answer.body["versionId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(versions.len(), 50, "every update wrote its own version");
+    let last = stack
+        .call(
+            "fetch-key",
+            &json!({"tenantId": tenant, "provider": "vapi", "refresh": true}),
+        )
+        .await;
+    assert!(
+        publics
+            .iter()
+            .any(|p| last.body["credentials"]["publicApiKey"] == p.as_str())
+    );
+    assert!(
+        privates
+            .iter()
+            .any(|p| last.body["credentials"]["privateApiKey"] == p.as_str())
     );
 }
 

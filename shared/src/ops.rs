@@ -157,7 +157,8 @@ fn fetched(request: &FetchRequest, stored: StoredSecret) -> Result<Fetched, Erro
 
 /// Merges some fields into the current credentials and makes the result the new current version.
 ///
-/// Each round reads the current version, writes the merged value under a private label and then
+/// Each round reads the current version (and, alongside, the version map that tells a retry of
+/// this very request), writes the merged value under a private label and then
 /// moves `AWSCURRENT` to it only if the version read is still current (compare-and-swap). With
 /// `expectedVersionId`, a lost swap is `version_conflict`; without it, the round is retried (with
 /// jitter) on the newer value, so concurrent updates of different fields all survive.
@@ -175,17 +176,24 @@ pub async fn update(
         if attempt > 0 {
             tokio::time::sleep(backoff(attempt)).await;
         }
-        let versions = store.versions(&name).await?;
+        // The version map (for the retry check) and the current value, read side by side.
+        let (versions, current) = tokio::join!(
+            store.versions(&name),
+            store.get(&name, Selector::Stage(STAGE_CURRENT))
+        );
+        let (versions, current) = (versions?, current?);
         let current_id = versions
             .holding(STAGE_CURRENT)
             .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?
             .to_owned();
+        if current.version_id != current_id {
+            continue; // a write landed between the two reads: start the round again
+        }
 
         // A retry of a request that already won: its version is current, built on the previous.
         let is_retry_of_last_write = versions
             .holding(STAGE_PREVIOUS)
             .is_some_and(|previous| current_id == version_token(webhook_id, &name, previous));
-        let current = store.get(&name, Selector::Version(&current_id)).await?;
         let mut credentials = Credentials::from_stored(request.provider, &current.value)?;
         if is_retry_of_last_write {
             return if credentials.contains(&request.changes) {

@@ -27,7 +27,13 @@ function verified(headers, body) {
 }
 
 function answer(statusCode, body) {
-  return { statusCode, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: JSON.stringify(body) };
+  return {
+    statusCode,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+    cookies: [],
+  };
 }
 
 async function handler(event) {
@@ -47,8 +53,10 @@ for (;;) {
   let result;
   try {
     result = await handler(await next.json());
-  } catch {
+  } catch (error) {
+    console.error("handler failed:", error?.name ?? "error");
     result = answer(500, { code: "internal" });
   }
-  await fetch(`${runtime}/${requestId}/response`, { method: "POST", body: JSON.stringify(result) });
+  const posted = await fetch(`${runtime}/${requestId}/response`, { method: "POST", body: JSON.stringify(result) });
+  if (!posted.ok) console.error("runtime API refused the response:", posted.status, await posted.text());
 }
