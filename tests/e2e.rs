@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
-    Stack, admin_client, leaks, now, release_binaries, secrets_manager_endpoint, unique, workspace,
+    Answer, Stack, admin_client, leaks, now, release_binaries, secrets_manager_endpoint, unique,
+    workspace,
 };
 
 const INSTANCES_PER_FUNCTION: usize = 4;
@@ -218,29 +219,39 @@ async fn bad_inputs_get_their_4xx(stack: &Stack) {
     );
 }
 
-async fn concurrent_connects_for_a_new_tenant(stack: &Arc<Stack>, secrets: &Secrets) {
-    let tenant = unique("org_race");
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let body = vapi(&tenant, &secrets.new_value("pk"), &secrets.new_value("sk"));
+/// Sends every body to `function` at once and returns the answers in order.
+async fn all_at_once(
+    stack: &Arc<Stack>,
+    function: &'static str,
+    bodies: Vec<Value>,
+) -> Vec<Answer> {
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
             let stack = stack.clone();
-            tokio::spawn(async move { stack.call("connect-integration", &body).await.status })
+            tokio::spawn(async move { stack.call(function, &body).await })
         })
         .collect();
-    let mut statuses = Vec::new();
+    let mut answers = Vec::new();
     for task in tasks {
-        statuses.push(task.await.unwrap());
+        answers.push(task.await.unwrap());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        19,
-        "{statuses:?}"
-    );
+    answers
+}
+
+fn count(answers: &[Answer], status: u16) -> usize {
+    answers.iter().filter(|a| a.status == status).count()
+}
+
+async fn concurrent_connects_for_a_new_tenant(stack: &Arc<Stack>, secrets: &Secrets) {
+    let tenant = unique("org_race");
+    let bodies = (0..20)
+        .map(|_| vapi(&tenant, &secrets.new_value("pk"), &secrets.new_value("sk")))
+        .collect();
+    let answers = all_at_once(stack, "connect-integration", bodies).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(count(&answers, 201), 1, "{statuses:?}");
+    assert_eq!(count(&answers, 200), 19, "{statuses:?}");
     let listed = admin_client(&secrets_manager_endpoint())
         .list_secrets()
         .filters(
@@ -264,28 +275,16 @@ async fn concurrent_updates_with_one_expected_version(stack: &Arc<Stack>, secret
         )
         .await;
     let version = connected.body["versionId"].as_str().unwrap().to_owned();
-    let tasks: Vec<_> = (0..10)
+    let bodies = (0..10)
         .map(|_| {
-            let body = json!({"tenantId": tenant, "provider": "vapi",
-                "credentials": {"privateApiKey": secrets.new_value("sk-cas")}, "expectedVersionId": version});
-            let stack = stack.clone();
-            tokio::spawn(async move { stack.call("update-key", &body).await.status })
+            json!({"tenantId": tenant, "provider": "vapi",
+                "credentials": {"privateApiKey": secrets.new_value("sk-cas")}, "expectedVersionId": version})
         })
         .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        9,
-        "{statuses:?}"
-    );
+    let answers = all_at_once(stack, "update-key", bodies).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(count(&answers, 200), 1, "{statuses:?}");
+    assert_eq!(count(&answers, 409), 9, "{statuses:?}");
 }
 
 async fn concurrent_partial_updates_all_survive(stack: &Arc<Stack>, secrets: &Arc<Secrets>) {
@@ -331,26 +330,21 @@ async fn concurrent_partial_updates_all_survive(stack: &Arc<Stack>, secrets: &Ar
 
     // 50 concurrent partial updates, half of each field: every one succeeds with its own version,
     // and the final value holds a value of each field's set.
-    let (mut publics, mut privates) = (Vec::new(), Vec::new());
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let (field, value) = if i % 2 == 0 {
-                ("publicApiKey", secrets.new_value("pk-fifty"))
-            } else {
-                ("privateApiKey", secrets.new_value("sk-fifty"))
-            };
-            if i % 2 == 0 {
-                publics.push(value.clone())
-            } else {
-                privates.push(value.clone())
-            }
-            let (stack, body) = (stack.clone(), update(field, &value));
-            tokio::spawn(async move { stack.call("update-key", &body).await })
-        })
-        .collect();
+    let (mut publics, mut privates, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..50 {
+        if i % 2 == 0 {
+            let value = secrets.new_value("pk-fifty");
+            bodies.push(update("publicApiKey", &value));
+            publics.push(value);
+        } else {
+            let value = secrets.new_value("sk-fifty");
+            bodies.push(update("privateApiKey", &value));
+            privates.push(value);
+        }
+    }
+    let answers = all_at_once(stack, "update-key", bodies).await;
     let mut versions = std::collections::HashSet::new();
-    for task in tasks {
-        let answer = task.await.unwrap();
+    for answer in &answers {
         assert_eq!(answer.status, 200, "{:?}", answer.body);
         versions.insert(answer.body["versionId"].as_str().unwrap().to_owned());
     }
