@@ -132,9 +132,24 @@ impl Stack {
     /// As [`Stack::start`], with the functions reaching Secrets Manager at `functions_endpoint`
     /// (a fault-injecting proxy in front of moto, say).
     pub async fn start_behind(instances: usize, functions_endpoint: &str) -> Stack {
+        let signing_secret = format!("whsec_{}", base64_of_random_bytes());
+        Self::launch(instances, functions_endpoint, signing_secret).await
+    }
+
+    /// As [`Stack::start`], with `signing_secret` (one or more keys, space-separated, the first
+    /// signing the harness's own calls) as the functions' webhook signing secret.
+    pub async fn start_with_signing_secret(instances: usize, signing_secret: &str) -> Stack {
+        Self::launch(
+            instances,
+            &secrets_manager_endpoint(),
+            signing_secret.to_owned(),
+        )
+        .await
+    }
+
+    async fn launch(instances: usize, functions_endpoint: &str, signing_secret: String) -> Stack {
         let endpoint = secrets_manager_endpoint();
         let binaries = release_binaries();
-        let signing_secret = format!("whsec_{}", base64_of_random_bytes());
         let secret_id = unique("e2e/webhook-signing-secret-");
         admin_client(&endpoint)
             .create_secret()

@@ -1,0 +1,257 @@
+/**
+ * `createTenantKeys`: the typed calls to connect-integration, fetch-key and update-key, each signed,
+ * sent, retried when that is safe, and turned into a result or a `TenantKeysError`.
+ */
+import { TenantKeysError, errorFromAnswer, isRetryable } from "./errors.js";
+import type { Credentials, KeyVersion, Provider, View, ViewedCredentials } from "./providers.js";
+import { RequestSigner, newWebhookId } from "./signing.js";
+
+/** How to reach and authenticate to a tenant-keys stack. */
+export interface TenantKeysOptions {
+  /**
+   * The stack's base URL: the deployed `ApiBaseUrl` output, or `http://127.0.0.1:9000/lambda-url`
+   * for `make dev`. The function name is appended (`<baseUrl>/fetch-key`).
+   */
+  baseUrl: string;
+  /** The webhook signing secret: `whsec_<base64>`, or the raw key the SAM stack generates. */
+  signingSecret: string;
+  /** The `fetch` to use; the global one by default. */
+  fetch?: typeof fetch;
+  /**
+   * Attempts per call, 1–10 (default 3). Only a network error, a timeout, 429, 502, 503 and 504
+   * are retried, always with the same `webhook-id`, so a retried write never writes twice.
+   */
+  maxAttempts?: number;
+  /** The longest wait between two attempts, in ms (default 5000); caps `Retry-After`. */
+  maxRetryDelayMs?: number;
+  /** How long one attempt may take before it is abandoned (and retried), in ms (default 15000). */
+  attemptTimeoutMs?: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /**
+   * The `webhook-id`: the idempotency key of the operation. Pass one derived from your own
+   * request (e.g. a Convex action's arguments or a row id) so that a retried action does not write
+   * twice; the same key with other credentials is refused (`idempotency_conflict`). 1–256 visible
+   * ASCII characters. A fresh id is used when it is absent.
+   */
+  idempotencyKey?: string;
+  /** Aborts the call, including waits between attempts. */
+  signal?: AbortSignal;
+}
+
+/** The body of connect-integration: every field of the provider is required. */
+export interface ConnectRequest<P extends Provider> {
+  tenantId: string;
+  provider: P;
+  credentials: Credentials<P>;
+}
+
+/** The body of update-key: the fields to change, merged into the current credentials. */
+export interface UpdateRequest<P extends Provider> {
+  tenantId: string;
+  provider: P;
+  credentials: Partial<Credentials<P>>;
+  /** Write only if this is still the current version (compare-and-swap); else `version_conflict`. */
+  expectedVersionId?: string;
+}
+
+/** The body of fetch-key. */
+export interface FetchRequest<P extends Provider, V extends View> {
+  tenantId: string;
+  provider: P;
+  /** `full` by default. */
+  view?: V;
+  /** `current` by default. */
+  version?: KeyVersion;
+  /** Skip fetch-key's read cache. */
+  refresh?: boolean;
+}
+
+/** The answer of connect-integration and update-key. */
+export interface WriteResult<P extends Provider> {
+  tenantId: string;
+  provider: P;
+  /** The version now current. */
+  versionId: string;
+  /** Whether the secret was created by this request (connect only). */
+  created: boolean;
+  /** The stored credentials, masked (`****` and at most the last 4 characters). */
+  credentials: Credentials<P>;
+}
+
+/** The answer of fetch-key: the credentials in the view asked for. */
+export interface FetchResult<P extends Provider, V extends View> {
+  tenantId: string;
+  provider: P;
+  versionId: string;
+  credentials: ViewedCredentials<P, V>;
+}
+
+/** The three operations of a tenant-keys stack. */
+export interface TenantKeys {
+  /** Stores a tenant's credentials for a provider: creates the secret or replaces its value. */
+  connectIntegration<P extends Provider>(
+    request: ConnectRequest<P>,
+    options?: CallOptions,
+  ): Promise<WriteResult<P>>;
+  /** Reads a tenant's credentials; the `public` view's type holds only the public fields. */
+  fetchKey<P extends Provider, V extends View = "full">(
+    request: FetchRequest<P, V>,
+    options?: CallOptions,
+  ): Promise<FetchResult<P, V>>;
+  /** Merges fields into a tenant's credentials (rotation), optionally as a compare-and-swap. */
+  updateKey<P extends Provider>(
+    request: UpdateRequest<P>,
+    options?: CallOptions,
+  ): Promise<WriteResult<P>>;
+}
+
+const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_MAX_RETRY_DELAY_MS = 5_000;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
+/** The first backoff step without `Retry-After`; doubled per attempt, with full jitter. */
+const BACKOFF_BASE_MS = 250;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,256}$/;
+
+/**
+ * A client for one stack. Create it once per module (e.g. in `convex/lib/tenantKeys.ts`) from the
+ * Convex environment variables. Throws a `TypeError` for unusable options; it never contains the
+ * signing secret.
+ */
+export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
+  const signer = new RequestSigner(options.signingSecret);
+  const baseUrl = parseBaseUrl(options.baseUrl);
+  const send = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
+    throw new TypeError("maxAttempts must be an integer from 1 to 10");
+  }
+  const maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+
+  async function call(fn: string, body: object, callOptions: CallOptions = {}): Promise<unknown> {
+    const { idempotencyKey, signal } = callOptions;
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new TypeError("idempotencyKey must be 1-256 visible ASCII characters");
+    }
+    const webhookId = idempotencyKey ?? newWebhookId();
+    const text = JSON.stringify(body);
+    const url = `${baseUrl}/${fn}`;
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await attemptOnce(url, text, webhookId, signal);
+      if (outcome.ok) return outcome.answer;
+      if (!isRetryable(outcome.error) || attempt >= maxAttempts) throw outcome.error;
+      const backoffMs = Math.random() * BACKOFF_BASE_MS * 2 ** (attempt - 1);
+      await sleep(Math.min(outcome.retryAfterMs ?? backoffMs, maxRetryDelayMs), signal);
+    }
+  }
+
+  /** One signed POST, with its own timeout; a network failure is an outcome, not a throw. */
+  async function attemptOnce(
+    url: string,
+    text: string,
+    webhookId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Outcome> {
+    signal?.throwIfAborted();
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(), attemptTimeoutMs);
+    const onAbort = () => attempt.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const response = await send(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...signer.sign(webhookId, text, new Date()) },
+        body: text,
+        signal: attempt.signal,
+      });
+      const answer = await readJson(response);
+      if (response.ok && isAnswer(answer)) return { ok: true, answer };
+      return {
+        ok: false,
+        error: errorFromAnswer(response.status, response.ok ? undefined : answer),
+        retryAfterMs: retryAfterMs(response.headers.get("retry-after")),
+      };
+    } catch (cause) {
+      signal?.throwIfAborted();
+      const detail = attempt.signal.aborted
+        ? `no answer from ${url} within ${attemptTimeoutMs} ms`
+        : `no answer from ${url}`;
+      return {
+        ok: false,
+        error: new TenantKeysError(
+          { status: 0, code: "network_error", title: "Network error", detail },
+          { cause },
+        ),
+      };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  return {
+    // The answers' shapes are the API contract's; `isAnswer` has checked the part every one has.
+    connectIntegration: (request, callOptions) =>
+      call("connect-integration", request, callOptions) as Promise<never>,
+    fetchKey: (request, callOptions) => call("fetch-key", request, callOptions) as Promise<never>,
+    updateKey: (request, callOptions) =>
+      call("update-key", request, callOptions) as Promise<never>,
+  };
+}
+
+/** One attempt's result: the answer, or the error and how long the server asked to wait. */
+type Outcome =
+  | { ok: true; answer: unknown }
+  | { ok: false; error: TenantKeysError; retryAfterMs?: number | undefined };
+
+function parseBaseUrl(baseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new TypeError("baseUrl must be an absolute http(s) URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new TypeError("baseUrl must be an absolute http(s) URL");
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
+/** The body as JSON, or `undefined` when it is not JSON. */
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    return JSON.parse(await response.text());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a 2xx body has what every answer of the API has. */
+function isAnswer(body: unknown): body is { versionId: string; credentials: object } {
+  if (typeof body !== "object" || body === null) return false;
+  const { versionId, credentials } = body as Record<string, unknown>;
+  return typeof versionId === "string" && typeof credentials === "object" && credentials !== null;
+}
+
+/** `Retry-After` in ms when it is a number of seconds (the functions send `2`). */
+function retryAfterMs(header: string | null): number | undefined {
+  if (header === null || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header.trim()) * 1000;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

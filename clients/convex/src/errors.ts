@@ -1,0 +1,115 @@
+/**
+ * The one error type of the client. Its message is built from the function's problem details
+ * (status, title, detail, code), which name fields and never values, so no credential can end up in
+ * an error message, a log line or an error tracker.
+ */
+
+/** The error codes of the tenant-keys API contract (README, "Errors"). */
+export type ApiErrorCode =
+  | "invalid_json"
+  | "invalid_request"
+  | "invalid_tenant_id"
+  | "unknown_provider"
+  | "invalid_credentials"
+  | "unauthorized"
+  | "not_found"
+  | "method_not_allowed"
+  | "version_conflict"
+  | "idempotency_conflict"
+  | "secret_unavailable"
+  | "payload_too_large"
+  | "invalid_stored_value"
+  | "internal"
+  | "upstream_unavailable";
+
+/**
+ * A code of the API, or one of the client's own: `network_error` (no HTTP answer after every
+ * attempt; `status` is 0) and `unexpected_response` (an answer that is not the API's JSON, e.g. an
+ * API Gateway error page).
+ */
+export type TenantKeysErrorCode = ApiErrorCode | "network_error" | "unexpected_response";
+
+/** A failed call: the API's problem details, or why no usable answer came. */
+export class TenantKeysError extends Error {
+  override readonly name = "TenantKeysError";
+  /** The HTTP status, or 0 when no answer came. */
+  readonly status: number;
+  /** A stable, machine-readable code to branch on. */
+  readonly code: TenantKeysErrorCode;
+  /** A short, human-readable summary of the code. */
+  readonly title: string;
+  /** What was wrong with this request; names fields, never values. */
+  readonly detail: string;
+
+  constructor(
+    problem: { status: number; code: TenantKeysErrorCode; title: string; detail: string },
+    options?: { cause?: unknown },
+  ) {
+    super(`${problem.status} ${problem.title}: ${problem.detail} (${problem.code})`, options);
+    this.status = problem.status;
+    this.code = problem.code;
+    this.title = problem.title;
+    this.detail = problem.detail;
+  }
+}
+
+/** Whether a failure is worth another attempt with the same `webhook-id`. */
+export function isRetryable(error: TenantKeysError): boolean {
+  return (
+    error.code === "network_error" ||
+    error.status === 429 ||
+    error.status === 502 ||
+    error.status === 503 ||
+    error.status === 504
+  );
+}
+
+const API_CODES: ReadonlySet<string> = new Set<ApiErrorCode>([
+  "invalid_json",
+  "invalid_request",
+  "invalid_tenant_id",
+  "unknown_provider",
+  "invalid_credentials",
+  "unauthorized",
+  "not_found",
+  "method_not_allowed",
+  "version_conflict",
+  "idempotency_conflict",
+  "secret_unavailable",
+  "payload_too_large",
+  "invalid_stored_value",
+  "internal",
+  "upstream_unavailable",
+]);
+
+/**
+ * The error for a non-2xx answer. A body in the API's problem format gives its fields; anything
+ * else (an API Gateway or proxy error) becomes `unexpected_response`, and its text is not kept.
+ */
+export function errorFromAnswer(status: number, body: unknown): TenantKeysError {
+  if (isProblem(body)) {
+    return new TenantKeysError({
+      status,
+      code: body.code as ApiErrorCode,
+      title: body.title,
+      detail: body.detail,
+    });
+  }
+  return new TenantKeysError({
+    status,
+    code: "unexpected_response",
+    title: "Unexpected response",
+    detail: `HTTP ${status} without the API's problem details`,
+  });
+}
+
+function isProblem(body: unknown): body is { code: string; title: string; detail: string } {
+  if (typeof body !== "object" || body === null) return false;
+  const { code, title, detail } = body as Record<string, unknown>;
+  return (
+    typeof code === "string" &&
+    API_CODES.has(code) &&
+    typeof title === "string" &&
+    typeof detail === "string"
+  );
+}

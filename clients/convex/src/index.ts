@@ -1,0 +1,34 @@
+/**
+ * @tenant-keys/convex — a typed client for the tenant-keys functions, for Convex actions.
+ *
+ * ```ts
+ * const tenantKeys = createTenantKeys({
+ *   baseUrl: process.env.TENANT_KEYS_URL!,
+ *   signingSecret: process.env.TENANT_KEYS_SIGNING_SECRET!,
+ * });
+ * const { credentials } = await tenantKeys.fetchKey({ tenantId: orgId, provider: "vapi", view: "public" });
+ * ```
+ */
+export { createTenantKeys } from "./client.js";
+export type {
+  CallOptions,
+  ConnectRequest,
+  FetchRequest,
+  FetchResult,
+  TenantKeys,
+  TenantKeysOptions,
+  UpdateRequest,
+  WriteResult,
+} from "./client.js";
+export { TenantKeysError } from "./errors.js";
+export type { ApiErrorCode, TenantKeysErrorCode } from "./errors.js";
+export { PROVIDERS } from "./providers.js";
+export type {
+  Credentials,
+  FieldOf,
+  KeyVersion,
+  Provider,
+  PublicFieldOf,
+  View,
+  ViewedCredentials,
+} from "./providers.js";

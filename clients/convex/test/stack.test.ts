@@ -1,0 +1,386 @@
+// The client against the real local stack: moto's Secrets Manager and the three release binaries
+// behind the Lambda Runtime API emulator, started by `cargo test -p tenant-keys-e2e --test
+// convex_client` (which `./scripts/test` runs). Without that stack these tests fail, never skip.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, test } from "node:test";
+import { inspect } from "node:util";
+
+import { PROVIDERS, TenantKeysError, createTenantKeys } from "../src/index.js";
+import { startProxy } from "./proxy.js";
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(
+      `${name} is not set: these tests need the local stack; run ./scripts/test, or ` +
+        "cargo test -p tenant-keys-e2e --test convex_client with a moto server",
+    );
+  }
+  return value;
+}
+
+const baseUrl = required("TENANT_KEYS_URL");
+const signingSecret = required("TENANT_KEYS_SIGNING_SECRET");
+const whsecSigningSecret = required("TENANT_KEYS_SIGNING_SECRET_WHSEC");
+/** Part of every credential value, so the runner can check the functions never print one. */
+const marker = required("TENANT_KEYS_TEST_VALUE_MARKER");
+const functionsProviders = JSON.parse(required("TENANT_KEYS_PROVIDERS")) as unknown;
+
+const client = createTenantKeys({ baseUrl, signingSecret });
+
+function tenant(): string {
+  return `org_ts${randomBytes(8).toString("hex")}`;
+}
+
+function secretValue(label: string): string {
+  return `${label}-${marker}-${randomBytes(6).toString("hex")}`;
+}
+
+function masked(value: string): string {
+  return `****${value.slice(-4)}`;
+}
+
+/** Asserts that `promise` rejects with a `TenantKeysError` of `status` and `code`. */
+async function rejectsWith(promise: Promise<unknown>, status: number, code: string) {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof TenantKeysError, `not a TenantKeysError: ${String(error)}`);
+    assert.equal(error.name, "TenantKeysError");
+    assert.equal(error.status, status);
+    assert.equal(error.code, code);
+    assert.ok(error.title.length > 0 && error.detail.length > 0);
+    assert.equal(error.message, `${status} ${error.title}: ${error.detail} (${code})`);
+    return true;
+  });
+}
+
+test("the client's provider table is the functions' registry", () => {
+  const ours = Object.entries(PROVIDERS).map(([id, provider]) => ({
+    id,
+    fields: provider.fields.map((name) => ({
+      name,
+      public: (provider.public as readonly string[]).includes(name),
+    })),
+  }));
+  assert.deepEqual(ours, functionsProviders);
+});
+
+describe("round trips", () => {
+  test("vapi: connect, reconnect, every view, update with and without a version, previous", async () => {
+    const tenantId = tenant();
+    const first = { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") };
+    const created = await client.connectIntegration({ tenantId, provider: "vapi", credentials: first });
+    assert.equal(created.created, true);
+    assert.equal(created.tenantId, tenantId);
+    assert.equal(created.provider, "vapi");
+    assert.deepEqual(created.credentials, {
+      publicApiKey: masked(first.publicApiKey),
+      privateApiKey: masked(first.privateApiKey),
+    });
+
+    const second = { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") };
+    const replaced = await client.connectIntegration({ tenantId, provider: "vapi", credentials: second });
+    assert.equal(replaced.created, false);
+    assert.notEqual(replaced.versionId, created.versionId);
+
+    const full = await client.fetchKey({ tenantId, provider: "vapi", refresh: true });
+    assert.equal(full.versionId, replaced.versionId);
+    assert.deepEqual(full.credentials, second);
+
+    const widget = await client.fetchKey({ tenantId, provider: "vapi", view: "public" });
+    assert.deepEqual(widget.credentials, { publicApiKey: second.publicApiKey });
+
+    const settings = await client.fetchKey({ tenantId, provider: "vapi", view: "masked" });
+    assert.deepEqual(settings.credentials, {
+      publicApiKey: masked(second.publicApiKey),
+      privateApiKey: masked(second.privateApiKey),
+    });
+
+    const previous = await client.fetchKey({ tenantId, provider: "vapi", version: "previous" });
+    assert.equal(previous.versionId, created.versionId);
+    assert.deepEqual(previous.credentials, first);
+
+    const rotated = secretValue("sk");
+    const swapped = await client.updateKey({
+      tenantId,
+      provider: "vapi",
+      credentials: { privateApiKey: rotated },
+      expectedVersionId: replaced.versionId,
+    });
+    assert.equal(swapped.created, false);
+    assert.deepEqual(swapped.credentials, {
+      publicApiKey: masked(second.publicApiKey),
+      privateApiKey: masked(rotated),
+    });
+
+    const publicRotated = secretValue("pk");
+    const merged = await client.updateKey({
+      tenantId,
+      provider: "vapi",
+      credentials: { publicApiKey: publicRotated },
+    });
+    assert.notEqual(merged.versionId, swapped.versionId);
+    const after = await client.fetchKey({ tenantId, provider: "vapi", refresh: true });
+    assert.equal(after.versionId, merged.versionId);
+    assert.deepEqual(after.credentials, { publicApiKey: publicRotated, privateApiKey: rotated });
+  });
+
+  test("openai: connect, then the public view holds no field", async () => {
+    const tenantId = tenant();
+    const credentials = { apiKey: secretValue("sk-openai") };
+    await client.connectIntegration({ tenantId, provider: "openai", credentials });
+    const full = await client.fetchKey({ tenantId, provider: "openai" });
+    assert.deepEqual(full.credentials, credentials);
+    const widget = await client.fetchKey({ tenantId, provider: "openai", view: "public" });
+    assert.deepEqual(widget.credentials, {});
+  });
+
+  test("a whsec_ signing secret works as well as the generated raw key", async () => {
+    const whsecClient = createTenantKeys({ baseUrl, signingSecret: whsecSigningSecret });
+    const tenantId = tenant();
+    const credentials = { apiKey: secretValue("sk-openai") };
+    const written = await whsecClient.connectIntegration({ tenantId, provider: "openai", credentials });
+    const read = await client.fetchKey({ tenantId, provider: "openai" });
+    assert.equal(read.versionId, written.versionId);
+  });
+});
+
+describe("typed errors", () => {
+  test("400 invalid_tenant_id", async () => {
+    await rejectsWith(
+      client.fetchKey({ tenantId: "../org_other", provider: "vapi" }),
+      400,
+      "invalid_tenant_id",
+    );
+  });
+
+  test("400 unknown_provider", async () => {
+    await rejectsWith(
+      client.fetchKey({ tenantId: tenant(), provider: "stripe" as never }),
+      400,
+      "unknown_provider",
+    );
+  });
+
+  test("400 invalid_credentials, and the value is nowhere in the error", async () => {
+    const value = ` ${secretValue("sk")}`;
+    const call = client.connectIntegration({
+      tenantId: tenant(),
+      provider: "vapi",
+      credentials: { publicApiKey: secretValue("pk"), privateApiKey: value },
+    });
+    await rejectsWith(call, 400, "invalid_credentials");
+    const error = await call.catch((e: unknown) => e);
+    for (const shown of [String(error), inspect(error, { depth: 10, showHidden: true }), JSON.stringify(error)]) {
+      assert.ok(!shown.includes(value.trim()), shown);
+      assert.ok(!shown.includes(marker), shown);
+    }
+  });
+
+  test("401 unauthorized with another signing key", async () => {
+    const stranger = createTenantKeys({ baseUrl, signingSecret: randomBytes(24).toString("hex") });
+    await rejectsWith(stranger.fetchKey({ tenantId: tenant(), provider: "vapi" }), 401, "unauthorized");
+  });
+
+  test("404 not_found: never connected, and no previous version", async () => {
+    const tenantId = tenant();
+    await rejectsWith(client.fetchKey({ tenantId, provider: "vapi" }), 404, "not_found");
+    await rejectsWith(
+      client.updateKey({ tenantId, provider: "vapi", credentials: { privateApiKey: secretValue("sk") } }),
+      404,
+      "not_found",
+    );
+    await client.connectIntegration({
+      tenantId,
+      provider: "openai",
+      credentials: { apiKey: secretValue("sk-openai") },
+    });
+    await rejectsWith(
+      client.fetchKey({ tenantId, provider: "openai", version: "previous" }),
+      404,
+      "not_found",
+    );
+  });
+
+  test("409 version_conflict for a stale expectedVersionId", async () => {
+    const tenantId = tenant();
+    const first = await client.connectIntegration({
+      tenantId,
+      provider: "openai",
+      credentials: { apiKey: secretValue("sk-openai") },
+    });
+    await client.updateKey({ tenantId, provider: "openai", credentials: { apiKey: secretValue("sk-openai") } });
+    await rejectsWith(
+      client.updateKey({
+        tenantId,
+        provider: "openai",
+        credentials: { apiKey: secretValue("sk-openai") },
+        expectedVersionId: first.versionId,
+      }),
+      409,
+      "version_conflict",
+    );
+  });
+
+  test("409 idempotency_conflict for a reused key with other credentials", async () => {
+    const tenantId = tenant();
+    const idempotencyKey = `connect-${tenantId}`;
+    await client.connectIntegration(
+      { tenantId, provider: "openai", credentials: { apiKey: secretValue("sk-openai") } },
+      { idempotencyKey },
+    );
+    await rejectsWith(
+      client.connectIntegration(
+        { tenantId, provider: "openai", credentials: { apiKey: secretValue("sk-openai") } },
+        { idempotencyKey },
+      ),
+      409,
+      "idempotency_conflict",
+    );
+  });
+});
+
+describe("idempotent retries", () => {
+  test("a connect and an update retried with the same key each write once", async () => {
+    const tenantId = tenant();
+    const connect = {
+      tenantId,
+      provider: "vapi" as const,
+      credentials: { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") },
+    };
+    const first = await client.connectIntegration(connect, { idempotencyKey: `c-${tenantId}` });
+    const again = await client.connectIntegration(connect, { idempotencyKey: `c-${tenantId}` });
+    assert.equal(again.versionId, first.versionId);
+    assert.equal(again.created, true);
+    await rejectsWith(client.fetchKey({ tenantId, provider: "vapi", version: "previous" }), 404, "not_found");
+
+    const update = { tenantId, provider: "vapi" as const, credentials: { privateApiKey: secretValue("sk") } };
+    const updated = await client.updateKey(update, { idempotencyKey: `u-${tenantId}` });
+    const retried = await client.updateKey(update, { idempotencyKey: `u-${tenantId}` });
+    assert.equal(retried.versionId, updated.versionId);
+    const current = await client.fetchKey({ tenantId, provider: "vapi", refresh: true });
+    assert.equal(current.versionId, updated.versionId);
+    const previous = await client.fetchKey({ tenantId, provider: "vapi", version: "previous" });
+    assert.equal(previous.versionId, first.versionId);
+  });
+
+  test("a malformed idempotency key is refused before anything is sent", async () => {
+    await assert.rejects(
+      client.fetchKey({ tenantId: tenant(), provider: "vapi" }, { idempotencyKey: "two words" }),
+      TypeError,
+    );
+  });
+});
+
+describe("bounded retries", () => {
+  test("503 twice, then the stack: the third attempt succeeds, after Retry-After, with one id", async () => {
+    const proxy = await startProxy(baseUrl, ["503", "503"]);
+    try {
+      const viaProxy = createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret, maxAttempts: 3 });
+      const tenantId = tenant();
+      const started = Date.now();
+      const written = await viaProxy.connectIntegration({
+        tenantId,
+        provider: "openai",
+        credentials: { apiKey: secretValue("sk-openai") },
+      });
+      const elapsed = Date.now() - started;
+      assert.equal(written.created, true);
+      assert.equal(proxy.seen.length, 3);
+      const ids = new Set(proxy.seen.map((seen) => seen.headers["webhook-id"]));
+      assert.equal(ids.size, 1);
+      assert.ok(elapsed >= 1900, `Retry-After: 1 was not honoured (${elapsed} ms for 3 attempts)`);
+      await rejectsWith(
+        client.fetchKey({ tenantId, provider: "openai", version: "previous" }),
+        404,
+        "not_found",
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("503 on every attempt: the caller gets the 503 after exactly maxAttempts", async () => {
+    const proxy = await startProxy(baseUrl, [], "503");
+    try {
+      const viaProxy = createTenantKeys({
+        baseUrl: proxy.baseUrl,
+        signingSecret,
+        maxAttempts: 3,
+        maxRetryDelayMs: 20,
+      });
+      await rejectsWith(
+        viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }),
+        503,
+        "upstream_unavailable",
+      );
+      assert.equal(proxy.seen.length, 3);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a dropped connection is retried with the same id and writes once", async () => {
+    const proxy = await startProxy(baseUrl, ["drop"]);
+    try {
+      const viaProxy = createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret });
+      const tenantId = tenant();
+      const written = await viaProxy.connectIntegration({
+        tenantId,
+        provider: "openai",
+        credentials: { apiKey: secretValue("sk-openai") },
+      });
+      assert.equal(written.created, true);
+      assert.equal(proxy.seen.length, 2);
+      assert.equal(proxy.seen[0]?.headers["webhook-id"], proxy.seen[1]?.headers["webhook-id"]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("no answer at all: network_error after maxAttempts", async () => {
+    const proxy = await startProxy(baseUrl, [], "drop");
+    try {
+      const viaProxy = createTenantKeys({
+        baseUrl: proxy.baseUrl,
+        signingSecret,
+        maxAttempts: 2,
+        maxRetryDelayMs: 20,
+      });
+      await rejectsWith(viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }), 0, "network_error");
+      assert.equal(proxy.seen.length, 2);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a 4xx is answered at once, never retried", async () => {
+    const proxy = await startProxy(baseUrl, []);
+    try {
+      const viaProxy = createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret, maxAttempts: 5 });
+      await rejectsWith(viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }), 404, "not_found");
+      assert.equal(proxy.seen.length, 1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a gateway's HTML error page becomes unexpected_response, without its text", async () => {
+    const proxy = await startProxy(baseUrl, [], "502-html");
+    try {
+      const viaProxy = createTenantKeys({
+        baseUrl: proxy.baseUrl,
+        signingSecret,
+        maxAttempts: 2,
+        maxRetryDelayMs: 20,
+      });
+      const call = viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" });
+      await rejectsWith(call, 502, "unexpected_response");
+      const error = await call.catch((e: unknown) => e);
+      assert.ok(!String(error).includes("Bad Gateway"));
+      assert.equal(proxy.seen.length, 2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

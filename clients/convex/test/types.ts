@@ -1,0 +1,47 @@
+// Compile-time checks of the client's types: `tsc -p tsconfig.test.json` fails if a line marked
+// as an expected error compiles, or if any other line does not. Nothing here runs.
+import type { FetchResult, TenantKeys, WriteResult } from "../src/index.js";
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(_: T): void {}
+
+export async function typeChecks(keys: TenantKeys): Promise<void> {
+  const full = await keys.fetchKey({ tenantId: "org_1", provider: "vapi" });
+  expectType<Equal<typeof full.credentials, { publicApiKey: string; privateApiKey: string }>>(true);
+
+  const widget = await keys.fetchKey({ tenantId: "org_1", provider: "vapi", view: "public" });
+  expectType<Equal<typeof widget.credentials, { publicApiKey: string }>>(true);
+  // @ts-expect-error the public view has no private key
+  void widget.credentials.privateApiKey;
+
+  const openaiWidget = await keys.fetchKey({ tenantId: "org_1", provider: "openai", view: "public" });
+  expectType<Equal<typeof openaiWidget, FetchResult<"openai", "public">>>(true);
+  expectType<Equal<keyof typeof openaiWidget.credentials, never>>(true);
+
+  const masked = await keys.fetchKey({ tenantId: "org_1", provider: "openai", view: "masked" });
+  expectType<Equal<typeof masked.credentials, { apiKey: string }>>(true);
+
+  const connected = await keys.connectIntegration({
+    tenantId: "org_1",
+    provider: "vapi",
+    credentials: { publicApiKey: "pk", privateApiKey: "sk" },
+  });
+  expectType<Equal<typeof connected, WriteResult<"vapi">>>(true);
+
+  // @ts-expect-error connect needs every field of the provider
+  await keys.connectIntegration({ tenantId: "org_1", provider: "vapi", credentials: { publicApiKey: "pk" } });
+  await keys.connectIntegration({
+    tenantId: "org_1",
+    provider: "openai",
+    // @ts-expect-error a field of another provider
+    credentials: { apiKey: "sk", privateApiKey: "sk" },
+  });
+  // @ts-expect-error an unknown provider
+  await keys.fetchKey({ tenantId: "org_1", provider: "stripe" });
+  // @ts-expect-error an unknown view
+  await keys.fetchKey({ tenantId: "org_1", provider: "vapi", view: "plain" });
+
+  await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { privateApiKey: "sk" } });
+  // @ts-expect-error update takes only the provider's fields
+  await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { apiKey: "sk" } });
+}

@@ -1,0 +1,68 @@
+//! The TypeScript client (`clients/convex`) against the real stack: this test starts moto's
+//! functions stack with a signing secret holding two keys — a raw one like the SAM stack generates
+//! and a `whsec_` one — and runs the client's own test suite (`npm test`, Node's test runner)
+//! against it. It fails if the suite fails, if the suite cannot run (run `npm ci` in
+//! `clients/convex` first; `./scripts/test` does), or if the functions printed a signing key or any
+//! credential value the suite sent.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use tenant_keys::provider::PROVIDERS;
+use tenant_keys_e2e::{Stack, leaks, unique, workspace};
+
+/// The functions' provider registry as the client's tests compare it with their own table.
+fn providers_json() -> String {
+    let providers: Vec<Value> = PROVIDERS
+        .iter()
+        .map(|provider| {
+            let fields: Vec<Value> = provider
+                .fields
+                .iter()
+                .map(|field| json!({"name": field.name, "public": field.public}))
+                .collect();
+            json!({"id": provider.id, "fields": fields})
+        })
+        .collect();
+    Value::Array(providers).to_string()
+}
+
+/// A raw key of 48 letters and digits, as the SAM stack generates.
+fn raw_key() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 48)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_client_passes_its_suite_against_the_stack() {
+    let raw = raw_key();
+    let whsec = format!("whsec_{}", {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    });
+    let stack = Stack::start_with_signing_secret(2, &format!("{raw} {whsec}")).await;
+    let marker = unique("value");
+
+    let status = Command::new("npm")
+        .args(["test", "--silent"])
+        .current_dir(workspace().join("clients/convex"))
+        .env("TENANT_KEYS_URL", stack.base_url())
+        .env("TENANT_KEYS_SIGNING_SECRET", &raw)
+        .env("TENANT_KEYS_SIGNING_SECRET_WHSEC", &whsec)
+        .env("TENANT_KEYS_TEST_VALUE_MARKER", &marker)
+        .env("TENANT_KEYS_PROVIDERS", providers_json())
+        .status()
+        .expect("npm: is Node.js installed?");
+    assert!(
+        status.success(),
+        "the TypeScript client's tests failed ({status}); their output is above"
+    );
+
+    let output = stack.function_output();
+    assert!(
+        output.contains("\"operation\""),
+        "the functions logged no request at all"
+    );
+    let secrets = [raw, whsec.clone(), whsec["whsec_".len()..].to_owned(), marker];
+    assert_eq!(leaks(&output, &secrets), Vec::<&str>::new());
+}
