@@ -1,5 +1,5 @@
-//! The TypeScript client (`clients/convex`) against the real stack: this test starts moto's
-//! functions stack with a signing secret holding two keys — a raw one like the SAM stack generates
+//! The TypeScript client (`clients/convex`) against the real stack: this test starts the
+//! functions (against moto) with a signing secret holding two keys — a raw one like the SAM stack generates
 //! and a `whsec_` one — and runs the client's own test suite (`npm test`, Node's test runner)
 //! against it. It fails if the suite fails, if the suite cannot run (run `npm ci` in
 //! `clients/convex` first; `./scripts/test` does), or if the functions printed a signing key or any
@@ -63,6 +63,11 @@ async fn the_typescript_client_passes_its_suite_against_the_stack() {
         output.contains("\"operation\""),
         "the functions logged no request at all"
     );
-    let secrets = [raw, whsec.clone(), whsec["whsec_".len()..].to_owned(), marker];
+    let secrets = [
+        raw,
+        whsec.clone(),
+        whsec["whsec_".len()..].to_owned(),
+        marker,
+    ];
     assert_eq!(leaks(&output, &secrets), Vec::<&str>::new());
 }

@@ -1,0 +1,75 @@
+// Call options without a stack, through the `fetch` option: aborting stops a call even while it
+// waits to retry, and the answer of the injected `fetch` is what the caller gets.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { TenantKeysError, createTenantKeys } from "../src/index.js";
+
+const signingSecret = "Abc123Def456Ghi789Jkl012Mno345Pqr678Stu901Vwx234";
+
+function problem503(): Response {
+  return new Response(
+    JSON.stringify({ title: "Upstream unavailable", detail: "d", code: "upstream_unavailable", status: 503 }),
+    { status: 503, headers: { "retry-after": "30" } },
+  );
+}
+
+test("an abort during the wait before a retry ends the call at once", async () => {
+  let calls = 0;
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example",
+    signingSecret,
+    maxRetryDelayMs: 30_000,
+    fetch: async () => {
+      calls += 1;
+      return problem503();
+    },
+  });
+  const controller = new AbortController();
+  const started = Date.now();
+  setTimeout(() => controller.abort(new Error("caller gave up")), 50);
+  await assert.rejects(
+    client.fetchKey({ tenantId: "org_1", provider: "vapi" }, { signal: controller.signal }),
+    /caller gave up/,
+  );
+  assert.equal(calls, 1);
+  assert.ok(Date.now() - started < 5_000);
+});
+
+test("the injected fetch receives the signed POST and its answer is returned", async () => {
+  const seen: { url: string; init: RequestInit }[] = [];
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example/prod/",
+    signingSecret,
+    fetch: async (url, init) => {
+      seen.push({ url: String(url), init: init ?? {} });
+      return new Response(
+        JSON.stringify({ tenantId: "org_1", provider: "openai", versionId: "v1", credentials: { apiKey: "k" } }),
+        { status: 200 },
+      );
+    },
+  });
+  const answer = await client.fetchKey({ tenantId: "org_1", provider: "openai" }, { idempotencyKey: "fetch-1" });
+  assert.equal(answer.versionId, "v1");
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]?.url, "https://tenant-keys.example/prod/fetch-key");
+  assert.equal(seen[0]?.init.method, "POST");
+  const headers = seen[0]?.init.headers as Record<string, string>;
+  assert.equal(headers["webhook-id"], "fetch-1");
+  assert.match(headers["webhook-signature"] ?? "", /^v1,[A-Za-z0-9+/]+=*$/);
+  assert.equal(seen[0]?.init.body, JSON.stringify({ tenantId: "org_1", provider: "openai" }));
+});
+
+test("a 2xx answer that is not the API's is an unexpected_response, not a result", async () => {
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example",
+    signingSecret,
+    fetch: async () => new Response("<html>login</html>", { status: 200 }),
+  });
+  await assert.rejects(client.fetchKey({ tenantId: "org_1", provider: "vapi" }), (error: unknown) => {
+    assert.ok(error instanceof TenantKeysError);
+    assert.equal(error.code, "unexpected_response");
+    assert.equal(error.status, 200);
+    return true;
+  });
+});

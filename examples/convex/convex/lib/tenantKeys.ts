@@ -1,0 +1,46 @@
+/**
+ * The one tenant-keys client of the app, and the two helpers every Vapi action uses: the signed-in
+ * organization, and the mapping of tenant-keys errors to ConvexErrors the UI can show.
+ */
+import { type TenantKeys, TenantKeysError, createTenantKeys } from "@tenant-keys/convex";
+import { ConvexError } from "convex/values";
+
+import type { ActionCtx } from "../_generated/server";
+
+let client: TenantKeys | undefined;
+
+/**
+ * The client, created on first use from `TENANT_KEYS_URL` and `TENANT_KEYS_SIGNING_SECRET`
+ * (`npx convex env set …`), so a missing variable fails the calls that need it, not every module.
+ */
+export function tenantKeys(): TenantKeys {
+  client ??= createTenantKeys({
+    baseUrl: process.env.TENANT_KEYS_URL ?? "",
+    signingSecret: process.env.TENANT_KEYS_SIGNING_SECRET ?? "",
+  });
+  return client;
+}
+
+/** The signed-in user's organization: from the Clerk token, never from the caller's arguments. */
+export async function requireOrgId(ctx: ActionCtx): Promise<string> {
+  const identity = await ctx.auth.getUserIdentity();
+  if (identity === null) {
+    throw new ConvexError({ code: "UNAUTHORIZED", message: "Identity not found" });
+  }
+  const orgId = identity.orgId;
+  if (typeof orgId !== "string" || orgId === "") {
+    throw new ConvexError({ code: "UNAUTHORIZED", message: "Organization not found" });
+  }
+  return orgId;
+}
+
+/**
+ * A tenant-keys failure as a ConvexError: its code and message are safe to show (they name fields,
+ * never values); anything else is rethrown as it is.
+ */
+export function toConvexError(error: unknown): never {
+  if (error instanceof TenantKeysError) {
+    throw new ConvexError({ code: error.code, message: error.detail });
+  }
+  throw error;
+}
