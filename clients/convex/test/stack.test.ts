@@ -6,8 +6,14 @@ import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { inspect } from "node:util";
 
-import { PROVIDERS, TenantKeysError, createTenantKeys } from "../src/index.js";
-import { startProxy } from "./proxy.js";
+import {
+  PROVIDERS,
+  type TenantKeys,
+  TenantKeysError,
+  type TenantKeysOptions,
+  createTenantKeys,
+} from "../src/index.js";
+import { type Seen, type Step, startProxy } from "./proxy.js";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -52,6 +58,24 @@ async function rejectsWith(promise: Promise<unknown>, status: number, code: stri
     assert.equal(error.message, `${status} ${error.title}: ${error.detail} (${code})`);
     return true;
   });
+}
+
+/**
+ * Runs `body` with a client that reaches the stack through a scripted proxy (see proxy.ts), and
+ * the requests the proxy saw; the proxy is closed afterwards, also when `body` fails.
+ */
+async function throughProxy(
+  script: Step[],
+  after: Step,
+  options: Partial<TenantKeysOptions>,
+  body: (viaProxy: TenantKeys, seen: Seen[]) => Promise<void>,
+): Promise<void> {
+  const proxy = await startProxy(baseUrl, script, after);
+  try {
+    await body(createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret, ...options }), proxy.seen);
+  } finally {
+    await proxy.close();
+  }
 }
 
 test("the client's provider table is the functions' registry", () => {
@@ -274,9 +298,7 @@ describe("idempotent retries", () => {
 
 describe("bounded retries", () => {
   test("503 twice, then the stack: the third attempt succeeds, after Retry-After, with one id", async () => {
-    const proxy = await startProxy(baseUrl, ["503", "503"]);
-    try {
-      const viaProxy = createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret, maxAttempts: 3 });
+    await throughProxy(["503", "503"], "pass", { maxAttempts: 3 }, async (viaProxy, seen) => {
       const tenantId = tenant();
       const started = Date.now();
       const written = await viaProxy.connectIntegration({
@@ -286,101 +308,62 @@ describe("bounded retries", () => {
       });
       const elapsed = Date.now() - started;
       assert.equal(written.created, true);
-      assert.equal(proxy.seen.length, 3);
-      const ids = new Set(proxy.seen.map((seen) => seen.headers["webhook-id"]));
-      assert.equal(ids.size, 1);
+      assert.equal(seen.length, 3);
+      assert.equal(new Set(seen.map((request) => request.headers["webhook-id"])).size, 1);
       assert.ok(elapsed >= 1900, `Retry-After: 1 was not honoured (${elapsed} ms for 3 attempts)`);
       await rejectsWith(
         client.fetchKey({ tenantId, provider: "openai", version: "previous" }),
         404,
         "not_found",
       );
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 
   test("503 on every attempt: the caller gets the 503 after exactly maxAttempts", async () => {
-    const proxy = await startProxy(baseUrl, [], "503");
-    try {
-      const viaProxy = createTenantKeys({
-        baseUrl: proxy.baseUrl,
-        signingSecret,
-        maxAttempts: 3,
-        maxRetryDelayMs: 20,
-      });
+    await throughProxy([], "503", { maxAttempts: 3, maxRetryDelayMs: 20 }, async (viaProxy, seen) => {
       await rejectsWith(
         viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }),
         503,
         "upstream_unavailable",
       );
-      assert.equal(proxy.seen.length, 3);
-    } finally {
-      await proxy.close();
-    }
+      assert.equal(seen.length, 3);
+    });
   });
 
   test("a dropped connection is retried with the same id and writes once", async () => {
-    const proxy = await startProxy(baseUrl, ["drop"]);
-    try {
-      const viaProxy = createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret });
-      const tenantId = tenant();
+    await throughProxy(["drop"], "pass", {}, async (viaProxy, seen) => {
       const written = await viaProxy.connectIntegration({
-        tenantId,
+        tenantId: tenant(),
         provider: "openai",
         credentials: { apiKey: secretValue("sk-openai") },
       });
       assert.equal(written.created, true);
-      assert.equal(proxy.seen.length, 2);
-      assert.equal(proxy.seen[0]?.headers["webhook-id"], proxy.seen[1]?.headers["webhook-id"]);
-    } finally {
-      await proxy.close();
-    }
+      assert.equal(seen.length, 2);
+      assert.equal(seen[0]?.headers["webhook-id"], seen[1]?.headers["webhook-id"]);
+    });
   });
 
   test("no answer at all: network_error after maxAttempts", async () => {
-    const proxy = await startProxy(baseUrl, [], "drop");
-    try {
-      const viaProxy = createTenantKeys({
-        baseUrl: proxy.baseUrl,
-        signingSecret,
-        maxAttempts: 2,
-        maxRetryDelayMs: 20,
-      });
+    await throughProxy([], "drop", { maxAttempts: 2, maxRetryDelayMs: 20 }, async (viaProxy, seen) => {
       await rejectsWith(viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }), 0, "network_error");
-      assert.equal(proxy.seen.length, 2);
-    } finally {
-      await proxy.close();
-    }
+      assert.equal(seen.length, 2);
+    });
   });
 
   test("a 4xx is answered at once, never retried", async () => {
-    const proxy = await startProxy(baseUrl, []);
-    try {
-      const viaProxy = createTenantKeys({ baseUrl: proxy.baseUrl, signingSecret, maxAttempts: 5 });
+    await throughProxy([], "pass", { maxAttempts: 5 }, async (viaProxy, seen) => {
       await rejectsWith(viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }), 404, "not_found");
-      assert.equal(proxy.seen.length, 1);
-    } finally {
-      await proxy.close();
-    }
+      assert.equal(seen.length, 1);
+    });
   });
 
   test("a gateway's HTML error page becomes unexpected_response, without its text", async () => {
-    const proxy = await startProxy(baseUrl, [], "502-html");
-    try {
-      const viaProxy = createTenantKeys({
-        baseUrl: proxy.baseUrl,
-        signingSecret,
-        maxAttempts: 2,
-        maxRetryDelayMs: 20,
-      });
+    await throughProxy([], "502-html", { maxAttempts: 2, maxRetryDelayMs: 20 }, async (viaProxy, seen) => {
       const call = viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" });
       await rejectsWith(call, 502, "unexpected_response");
       const error = await call.catch((e: unknown) => e);
       assert.ok(!String(error).includes("Bad Gateway"));
-      assert.equal(proxy.seen.length, 2);
-    } finally {
-      await proxy.close();
-    }
+      assert.equal(seen.length, 2);
+    });
   });
 });
