@@ -148,26 +148,36 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     }
   }
 
-  /** One signed POST, with its own timeout; a network failure is an outcome, not a throw. */
+  /**
+   * One signed POST, with its own timeout; a network failure is an outcome, not a throw. The
+   * timeout and the caller's `signal` end the attempt even where `fetch` ignores its `signal`
+   * (Convex's default runtime does): the attempt stops waiting for that answer.
+   */
   async function attemptOnce(
     url: string,
     text: string,
     webhookId: string,
     signal: AbortSignal | undefined,
   ): Promise<Outcome> {
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const attempt = new AbortController();
     const timer = setTimeout(() => attempt.abort(), attemptTimeoutMs);
     const onAbort = () => attempt.abort();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    signal?.addEventListener("abort", onAbort);
     try {
-      const response = await send(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...signer.sign(webhookId, text, new Date()) },
-        body: text,
-        signal: attempt.signal,
-      });
-      const answer = await readJson(response);
+      const exchange = (async () => {
+        const response = await send(url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...signer.sign(webhookId, text, new Date()),
+          },
+          body: text,
+          signal: attempt.signal,
+        });
+        return { response, answer: await readJson(response) };
+      })();
+      const { response, answer } = await untilAborted(exchange, attempt.signal);
       if (response.ok && isAnswer(answer)) return { ok: true, answer };
       return {
         ok: false,
@@ -175,7 +185,7 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
         retryAfterMs: retryAfterMs(response.headers.get("retry-after")),
       };
     } catch (cause) {
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       const detail = attempt.signal.aborted
         ? `no answer from ${url} within ${attemptTimeoutMs} ms`
         : `no answer from ${url}`;
@@ -243,15 +253,34 @@ function retryAfterMs(header: string | null): number | undefined {
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const wait = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
   });
+  return untilAborted(wait, signal).finally(() => clearTimeout(timer));
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts, whichever comes first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener("abort", onAbort);
+    promise
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Like `AbortSignal.throwIfAborted`, which some runtimes' AbortSignal lacks. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new Error("The call was aborted");
 }

@@ -73,3 +73,27 @@ test("a 2xx answer that is not the API's is an unexpected_response, not a result
     return true;
   });
 });
+
+test("an attempt that never answers times out and is retried, even if fetch ignores its signal", async () => {
+  let calls = 0;
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example",
+    signingSecret,
+    maxAttempts: 2,
+    attemptTimeoutMs: 100,
+    maxRetryDelayMs: 10,
+    fetch: () => {
+      calls += 1;
+      return new Promise<Response>(() => {}); // like Convex's fetch: no signal support, no answer
+    },
+  });
+  const started = Date.now();
+  await assert.rejects(client.fetchKey({ tenantId: "org_1", provider: "vapi" }), (error: unknown) => {
+    assert.ok(error instanceof TenantKeysError);
+    assert.equal(error.code, "network_error");
+    assert.match(error.detail, /within 100 ms/);
+    return true;
+  });
+  assert.equal(calls, 2);
+  assert.ok(Date.now() - started < 5_000);
+});
