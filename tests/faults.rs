@@ -33,15 +33,8 @@ async fn current(tenant: &str) -> (String, String) {
 }
 
 async fn version_count(tenant: &str) -> usize {
-    admin_client(&secrets_manager_endpoint())
-        .list_secret_version_ids()
-        .secret_id(format!("tenant/{tenant}/vapi"))
-        .include_deprecated(true)
-        .send()
-        .await
-        .unwrap()
-        .versions()
-        .len()
+    let admin = admin_client(&secrets_manager_endpoint());
+    moto::version_count(&admin, &format!("tenant/{tenant}/vapi")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

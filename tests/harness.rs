@@ -26,11 +26,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// The Secrets Manager endpoint (moto) the tests run against; the tests fail without it.
-pub fn secrets_manager_endpoint() -> String {
-    std::env::var("TENANT_KEYS_TEST_SM_ENDPOINT").expect(
-        "TENANT_KEYS_TEST_SM_ENDPOINT is not set: the end-to-end tests need a moto server; run ./scripts/test",
-    )
-}
+pub use moto::endpoint as secrets_manager_endpoint;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
@@ -398,14 +394,10 @@ pub fn leaks<'a>(output: &str, secrets: &'a [String]) -> Vec<&'a str> {
 
 /// A Secrets Manager client for the tests' own set-up and inspection, pointed at moto.
 pub fn admin_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    moto::client_for(
+        endpoint,
+        aws_sdk_secretsmanager::config::retry::RetryConfig::standard(),
+    )
 }
 
 fn base64_of_random_bytes() -> String {

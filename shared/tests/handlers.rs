@@ -218,18 +218,10 @@ async fn concurrent_connects_for_a_new_tenant_make_one_secret_and_one_201() {
         19,
         "{statuses:?}"
     );
-    let listed = client()
-        .list_secrets()
-        .filters(
-            aws_sdk_secretsmanager::types::Filter::builder()
-                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
-                .values(format!("tenant/{tenant}/"))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.secret_list().len(), 1);
+    assert_eq!(
+        moto::secrets_named_under(&client(), &format!("tenant/{tenant}/")).await,
+        1
+    );
 }
 
 #[tokio::test]

@@ -8,9 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_secretsmanager::config::{
-    BehaviorVersion, ConfigBag, Credentials as AwsCredentials, Intercept, Region, RuntimeComponents,
-};
+use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_secretsmanager::error::BoxError;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
@@ -24,21 +22,11 @@ pub const SIGNING_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 pub const PUBLIC_KEY: &str = "pk-live-1111-2222-3333-4444";
 pub const PRIVATE_KEY: &str = "sk-live-aaaa-bbbb-cccc-dddd";
 
-pub fn endpoint() -> String {
-    std::env::var("TENANT_KEYS_TEST_SM_ENDPOINT").expect(
-        "TENANT_KEYS_TEST_SM_ENDPOINT is not set: these tests need a moto server; run ./scripts/test",
-    )
-}
+pub use moto::endpoint;
 
+/// A client for `endpoint` with the functions' own retry policy.
 pub fn client_for(endpoint: &str) -> Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(AwsCredentials::new("test", "test", None, None, "tests"))
-        .retry_config(tenant_keys::config::retry_config())
-        .build();
-    Client::from_conf(config)
+    moto::client_for(endpoint, tenant_keys::config::retry_config())
 }
 
 pub fn client() -> Client {
@@ -212,13 +200,5 @@ pub async fn fetch(app: &App, tenant: &str, extra: Value) -> Answer {
 }
 
 pub async fn version_count(name: &str) -> usize {
-    client()
-        .list_secret_version_ids()
-        .secret_id(name)
-        .include_deprecated(true)
-        .send()
-        .await
-        .unwrap()
-        .versions()
-        .len()
+    moto::version_count(&client(), name).await
 }
