@@ -399,8 +399,10 @@ async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {
     let tenant = unique("org_cli");
     let private = secrets.new_value("sk-cli");
     let public = secrets.new_value("pk-cli");
-    let cli = |args: &[&str], stdin: &str| {
+    // `tenant-keys <command> --tenant <tenant> --provider vapi <args>`, with `stdin` as input.
+    let cli = |command: &str, args: &[&str], stdin: &str| {
         let mut child = Command::new(release_binaries().join("tenant-keys"))
+            .args([command, "--tenant", &tenant, "--provider", "vapi"])
             .args(args)
             .env("TENANT_KEYS_URL", stack.base_url())
             .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
@@ -424,17 +426,8 @@ async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {
     };
     let public_arg = format!("publicApiKey={public}");
     let (code, out, err) = cli(
-        &[
-            "connect",
-            "--tenant",
-            &tenant,
-            "--provider",
-            "vapi",
-            "--set",
-            &public_arg,
-            "--set",
-            "privateApiKey=-",
-        ],
+        "connect",
+        &["--set", &public_arg, "--set", "privateApiKey=-"],
         &format!("{private}\n"),
     );
     assert_eq!(code, Some(0), "{err}");
@@ -443,7 +436,7 @@ async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {
         true
     );
 
-    let (code, out, _) = cli(&["fetch", "--tenant", &tenant, "--provider", "vapi"], "");
+    let (code, out, _) = cli("fetch", &[], "");
     assert_eq!(code, Some(0));
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["credentials"]["privateApiKey"],
@@ -451,32 +444,12 @@ async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {
     );
 
     let rotated = format!("privateApiKey={}", secrets.new_value("sk-cli-rotated"));
-    let (code, _, err) = cli(
-        &[
-            "update",
-            "--tenant",
-            &tenant,
-            "--provider",
-            "vapi",
-            "--set",
-            &rotated,
-        ],
-        "",
-    );
+    let (code, _, err) = cli("update", &["--set", &rotated], "");
     assert_eq!(code, Some(0), "{err}");
 
     let (code, _, err) = cli(
-        &[
-            "update",
-            "--tenant",
-            &tenant,
-            "--provider",
-            "vapi",
-            "--set",
-            &rotated,
-            "--expected-version",
-            "stale-version-id",
-        ],
+        "update",
+        &["--set", &rotated, "--expected-version", "stale-version-id"],
         "",
     );
     assert_eq!(code, Some(1));

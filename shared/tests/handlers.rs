@@ -307,15 +307,11 @@ async fn a_reused_webhook_id_with_other_credentials_is_an_idempotency_conflict()
 async fn secrets_written_by_echo_are_read_as_they_are() {
     let app = app();
     let tenant = new_tenant();
-    client()
-        .create_secret()
-        .name(format!("tenant/{tenant}/vapi"))
-        .secret_string(
-            json!({"publicApiKey": "echo-public", "privateApiKey": "echo-private"}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    store_raw_vapi_value(
+        &tenant,
+        &json!({"publicApiKey": "echo-public", "privateApiKey": "echo-private"}).to_string(),
+    )
+    .await;
 
     let answer = fetch(&app, &tenant, json!({})).await;
     assert_eq!(answer.status, 200);
@@ -392,15 +388,11 @@ async fn never_connected_and_no_previous_version_are_not_found() {
 async fn a_stored_value_of_the_wrong_shape_is_invalid_stored_value_without_its_content() {
     let app = app();
     let tenant = new_tenant();
-    client()
-        .create_secret()
-        .name(format!("tenant/{tenant}/vapi"))
-        .secret_string(
-            r#"{"publicAPIKey":"typo-public-value","privateApiKey":"typo-private-value"}"#,
-        )
-        .send()
-        .await
-        .unwrap();
+    store_raw_vapi_value(
+        &tenant,
+        r#"{"publicAPIKey":"typo-public-value","privateApiKey":"typo-private-value"}"#,
+    )
+    .await;
     let answer = fetch(&app, &tenant, json!({})).await;
     assert_eq!(answer.status, 500);
     assert_eq!(answer.body["code"], "invalid_stored_value");

@@ -199,6 +199,17 @@ pub async fn fetch(app: &App, tenant: &str, extra: Value) -> Answer {
     call(app, Operation::FetchKey, body).await
 }
 
+/// Writes `value` as the secret `tenant/<tenant>/vapi` directly, as another writer (Echo) would.
+pub async fn store_raw_vapi_value(tenant: &str, value: &str) {
+    client()
+        .create_secret()
+        .name(format!("tenant/{tenant}/vapi"))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("CreateSecret on moto");
+}
+
 pub async fn version_count(name: &str) -> usize {
     moto::version_count(&client(), name).await
 }
