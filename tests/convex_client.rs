@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use tenant_keys::provider::PROVIDERS;
-use tenant_keys_e2e::{Stack, leaks, unique, workspace};
+use tenant_keys_e2e::{Stack, leaks, random_whsec_key, unique, workspace};
 
 /// The functions' provider registry as the client's tests compare it with their own table.
 fn providers_json() -> String {
@@ -36,10 +36,7 @@ fn raw_key() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_client_passes_its_suite_against_the_stack() {
     let raw = raw_key();
-    let whsec = format!("whsec_{}", {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    });
+    let whsec = random_whsec_key();
     let stack = Stack::start_with_signing_secret(2, &format!("{raw} {whsec}")).await;
     let marker = unique("value");
 

@@ -128,7 +128,7 @@ impl Stack {
     /// As [`Stack::start`], with the functions reaching Secrets Manager at `functions_endpoint`
     /// (a fault-injecting proxy in front of moto, say).
     pub async fn start_behind(instances: usize, functions_endpoint: &str) -> Stack {
-        let signing_secret = format!("whsec_{}", base64_of_random_bytes());
+        let signing_secret = random_whsec_key();
         Self::launch(instances, functions_endpoint, signing_secret).await
     }
 
@@ -400,7 +400,9 @@ pub fn admin_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     )
 }
 
-fn base64_of_random_bytes() -> String {
+/// A fresh signing key in the `whsec_<base64 of 32 random bytes>` format.
+pub fn random_whsec_key() -> String {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    let encoded = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    format!("whsec_{encoded}")
 }

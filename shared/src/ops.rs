@@ -103,7 +103,7 @@ pub async fn fetch(
     if !request.refresh
         && let Some(cached) = servable_from_cache(store, cache, &name, stage).await?
     {
-        return fetched(request, cached);
+        return fetched(request, &cached);
     }
     let stored = store
         .get(&name, Selector::Stage(stage))
@@ -117,7 +117,7 @@ pub async fn fetch(
                 (err, _) => err.into(),
             }
         })?;
-    let answer = fetched(request, stored.clone())?;
+    let answer = fetched(request, &stored)?;
     cache.store(&name, stage, &stored);
     Ok(answer)
 }
@@ -148,10 +148,10 @@ async fn servable_from_cache(
     }
 }
 
-fn fetched(request: &FetchRequest, stored: StoredSecret) -> Result<Fetched, Error> {
+fn fetched(request: &FetchRequest, stored: &StoredSecret) -> Result<Fetched, Error> {
     Ok(Fetched {
         credentials: Credentials::from_stored(request.provider, &stored.value)?,
-        version_id: stored.version_id,
+        version_id: stored.version_id.clone(),
     })
 }
 

@@ -5,22 +5,26 @@
  */
 
 /** The error codes of the tenant-keys API contract (README, "Errors"). */
-export type ApiErrorCode =
-  | "invalid_json"
-  | "invalid_request"
-  | "invalid_tenant_id"
-  | "unknown_provider"
-  | "invalid_credentials"
-  | "unauthorized"
-  | "not_found"
-  | "method_not_allowed"
-  | "version_conflict"
-  | "idempotency_conflict"
-  | "secret_unavailable"
-  | "payload_too_large"
-  | "invalid_stored_value"
-  | "internal"
-  | "upstream_unavailable";
+const API_ERROR_CODES = [
+  "invalid_json",
+  "invalid_request",
+  "invalid_tenant_id",
+  "unknown_provider",
+  "invalid_credentials",
+  "unauthorized",
+  "not_found",
+  "method_not_allowed",
+  "version_conflict",
+  "idempotency_conflict",
+  "secret_unavailable",
+  "payload_too_large",
+  "invalid_stored_value",
+  "internal",
+  "upstream_unavailable",
+] as const;
+
+/** An error code of the API contract. */
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /**
  * A code of the API, or one of the client's own: `network_error` (no HTTP answer after every
@@ -64,23 +68,7 @@ export function isRetryable(error: TenantKeysError): boolean {
   );
 }
 
-const API_CODES: ReadonlySet<string> = new Set<ApiErrorCode>([
-  "invalid_json",
-  "invalid_request",
-  "invalid_tenant_id",
-  "unknown_provider",
-  "invalid_credentials",
-  "unauthorized",
-  "not_found",
-  "method_not_allowed",
-  "version_conflict",
-  "idempotency_conflict",
-  "secret_unavailable",
-  "payload_too_large",
-  "invalid_stored_value",
-  "internal",
-  "upstream_unavailable",
-]);
+const API_CODES: ReadonlySet<string> = new Set(API_ERROR_CODES);
 
 /**
  * The error for a non-2xx answer. A body in the API's problem format gives its fields; anything

@@ -35,6 +35,19 @@ export async function requireOrgId(ctx: ActionCtx): Promise<string> {
 }
 
 /**
+ * The answer of `call`, or `null` when the organization has never connected the provider
+ * (`not_found`); any other failure becomes a ConvexError, as `toConvexError` makes it.
+ */
+export async function unlessNotConnected<T>(call: Promise<T>): Promise<T | null> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof TenantKeysError && error.code === "not_found") return null;
+    return toConvexError(error);
+  }
+}
+
+/**
  * A tenant-keys failure as a ConvexError: its code and message are safe to show (they name fields,
  * never values); anything else is rethrown as it is.
  */

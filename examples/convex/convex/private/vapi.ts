@@ -2,11 +2,10 @@
  * The dashboard's Vapi data, read with the organization's private key. The key is fetched in the
  * `full` view and used only here, server-side, as Vapi's Bearer token; it is never returned.
  */
-import { TenantKeysError } from "@tenant-keys/convex";
 import { ConvexError } from "convex/values";
 
 import { action } from "../_generated/server";
-import { requireOrgId, tenantKeys, toConvexError } from "../lib/tenantKeys";
+import { requireOrgId, tenantKeys, toConvexError, unlessNotConnected } from "../lib/tenantKeys";
 
 /** The fields of a Vapi assistant the dashboard shows. */
 interface Assistant {
@@ -37,19 +36,11 @@ export const getVapiConnection = action({
   args: {},
   handler: async (ctx) => {
     const orgId = await requireOrgId(ctx);
-    try {
-      const { versionId, credentials } = await tenantKeys().fetchKey({
-        tenantId: orgId,
-        provider: "vapi",
-        view: "masked",
-      });
-      const { publicApiKey, privateApiKey } = credentials;
-      return { connected: true as const, versionId, publicApiKey, privateApiKey };
-    } catch (error) {
-      if (error instanceof TenantKeysError && error.code === "not_found") {
-        return { connected: false as const };
-      }
-      return toConvexError(error);
-    }
+    const found = await unlessNotConnected(
+      tenantKeys().fetchKey({ tenantId: orgId, provider: "vapi", view: "masked" }),
+    );
+    if (found === null) return { connected: false as const };
+    const { publicApiKey, privateApiKey } = found.credentials;
+    return { connected: true as const, versionId: found.versionId, publicApiKey, privateApiKey };
   },
 });

@@ -4,25 +4,17 @@
  * only Vapi's public key — which Vapi's web SDK ships to browsers anyway — and its type has no
  * private key to leak by mistake.
  */
-import { TenantKeysError } from "@tenant-keys/convex";
 import { v } from "convex/values";
 
 import { action } from "../_generated/server";
-import { tenantKeys, toConvexError } from "../lib/tenantKeys";
+import { tenantKeys, unlessNotConnected } from "../lib/tenantKeys";
 
 export const getVapiPublicKey = action({
   args: { organizationId: v.string() },
   handler: async (_ctx, args): Promise<{ publicApiKey: string } | null> => {
-    try {
-      const { credentials } = await tenantKeys().fetchKey({
-        tenantId: args.organizationId,
-        provider: "vapi",
-        view: "public",
-      });
-      return { publicApiKey: credentials.publicApiKey };
-    } catch (error) {
-      if (error instanceof TenantKeysError && error.code === "not_found") return null;
-      return toConvexError(error);
-    }
+    const found = await unlessNotConnected(
+      tenantKeys().fetchKey({ tenantId: args.organizationId, provider: "vapi", view: "public" }),
+    );
+    return found === null ? null : { publicApiKey: found.credentials.publicApiKey };
   },
 });
