@@ -54,8 +54,15 @@ enum Command {
         #[arg(long, value_enum, default_value = "full")]
         view: View,
         /// Which version.
-        #[arg(long = "key-version", value_enum, default_value = "current")]
-        key_version: KeyVersion,
+        #[arg(long = "key-version", value_enum, conflicts_with = "version_id")]
+        key_version: Option<KeyVersion>,
+        /// Read this exact version (a `versionId` from an earlier answer).
+        #[arg(long)]
+        version_id: Option<String>,
+        /// Accept a value cached by fetch-key up to this many seconds old (0: a fresh read).
+        /// Default: the public view may be cached, full and masked reads are fresh.
+        #[arg(long, value_name = "SECONDS")]
+        max_age: Option<u64>,
         #[command(flatten)]
         send: SendOptions,
     },
@@ -199,6 +206,8 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
             target,
             view,
             key_version,
+            version_id,
+            max_age,
             send,
         } => {
             let view = match view {
@@ -206,12 +215,16 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
                 View::Public => "public",
                 View::Masked => "masked",
             };
-            let version = match key_version {
-                KeyVersion::Current => "current",
-                KeyVersion::Previous => "previous",
-            };
-            let body = json!({"tenantId": target.tenant, "provider": target.provider,
-                              "view": view, "version": version});
+            let mut body = json!({"tenantId": target.tenant, "provider": target.provider,
+                                  "view": view});
+            match (key_version, version_id) {
+                (_, Some(id)) => body["versionId"] = Value::String(id),
+                (Some(KeyVersion::Previous), None) => body["version"] = json!("previous"),
+                (Some(KeyVersion::Current) | None, None) => body["version"] = json!("current"),
+            }
+            if let Some(seconds) = max_age {
+                body["maxAgeSeconds"] = json!(seconds);
+            }
             (
                 Call {
                     function: "fetch-key",

@@ -1,16 +1,17 @@
 //! `ReadCache`: fetch-key's per-container cache of secret versions, bounded and with a TTL.
 //!
-//! Within the TTL a read costs no Secrets Manager call. After it, the entry is revalidated with
-//! DescribeSecret (no value is transferred): if the same version still holds the stage, the entry
-//! is kept for another TTL; otherwise the value is read again. Errors are never cached. A write made
-//! by another container (update-key, connect-integration) is therefore visible after at most the
-//! TTL, or at once with `"refresh": true`.
+//! Each read says how old a cached value it accepts (`max_age`, never more than the TTL): the
+//! public view accepts the TTL by default, full and masked reads nothing (they are fresh) unless
+//! the caller sets `maxAgeSeconds`. An entry older than that is revalidated with DescribeSecret
+//! (no value is transferred): if the secret is not scheduled for deletion and the same version
+//! still holds the stage, the entry counts as fresh again; otherwise the value is read again.
+//! Errors are never cached.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::store::StoredSecret;
+use crate::store::{Selector, StoredSecret};
 
 /// Default time an entry is served without asking Secrets Manager.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -22,9 +23,9 @@ pub const DEFAULT_MAX_ENTRIES: usize = 1000;
 pub enum Lookup {
     /// Not cached (or the cache is disabled).
     Miss,
-    /// Cached and within the TTL: serve it.
+    /// Cached and younger than the age asked for: serve it.
     Fresh(StoredSecret),
-    /// Cached but past the TTL: serve it only if this version still holds the stage.
+    /// Cached but older: serve it only once revalidated.
     Stale(StoredSecret),
 }
 
@@ -34,12 +35,21 @@ struct Entry {
     used_at: Instant,
 }
 
-/// A bounded map from `(secret name, stage)` to the version last read, evicting the least
-/// recently used entry when full.
+/// A bounded map from `(secret name, stage or version id)` to the version last read, evicting
+/// the least recently used entry when full.
 pub struct ReadCache {
     ttl: Duration,
     max_entries: usize,
-    entries: Mutex<HashMap<(String, &'static str), Entry>>,
+    entries: Mutex<HashMap<(String, String), Entry>>,
+}
+
+/// The cache key of a read.
+fn key(name: &str, selector: Selector<'_>) -> (String, String) {
+    let selector = match selector {
+        Selector::Stage(stage) => format!("stage:{stage}"),
+        Selector::Version(id) => format!("version:{id}"),
+    };
+    (name.to_owned(), selector)
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -70,32 +80,39 @@ impl ReadCache {
         !self.ttl.is_zero() && self.max_entries > 0
     }
 
-    /// Looks up `(name, stage)`.
-    pub fn lookup(&self, name: &str, stage: &'static str) -> Lookup {
-        if !self.enabled() {
+    /// The longest a value is served without asking Secrets Manager.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Looks up a read of `name`, accepting a value validated less than `max_age` ago (capped at
+    /// the TTL). A zero `max_age` always misses.
+    pub fn lookup(&self, name: &str, selector: Selector<'_>, max_age: Duration) -> Lookup {
+        let max_age = max_age.min(self.ttl);
+        if !self.enabled() || max_age.is_zero() {
             return Lookup::Miss;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = entries.get_mut(&(name.to_owned(), stage)) else {
+        let Some(entry) = entries.get_mut(&key(name, selector)) else {
             return Lookup::Miss;
         };
         let now = Instant::now();
         entry.used_at = now;
         let secret = entry.secret.clone();
-        if now.duration_since(entry.validated_at) < self.ttl {
+        if now.duration_since(entry.validated_at) < max_age {
             Lookup::Fresh(secret)
         } else {
             Lookup::Stale(secret)
         }
     }
 
-    /// Stores what was just read (or revalidated) for `(name, stage)`, starting a new TTL.
-    pub fn store(&self, name: &str, stage: &'static str, secret: &StoredSecret) {
+    /// Stores what was just read (or revalidated) for a read of `name`, starting a new TTL.
+    pub fn store(&self, name: &str, selector: Selector<'_>, secret: &StoredSecret) {
         if !self.enabled() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (name.to_owned(), stage);
+        let key = key(name, selector);
         if !entries.contains_key(&key) && entries.len() >= self.max_entries {
             let oldest = entries
                 .iter()
@@ -116,10 +133,10 @@ impl ReadCache {
         );
     }
 
-    /// Forgets `(name, stage)`, e.g. when it no longer exists.
-    pub fn forget(&self, name: &str, stage: &'static str) {
+    /// Forgets a read of `name`, e.g. when it no longer exists.
+    pub fn forget(&self, name: &str, selector: Selector<'_>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&(name.to_owned(), stage));
+        entries.remove(&key(name, selector));
     }
 
     /// How many entries are held.
@@ -144,42 +161,71 @@ mod tests {
         }
     }
 
+    const CURRENT: Selector<'static> = Selector::Stage("AWSCURRENT");
+    const ANY_AGE: Duration = Duration::MAX;
+
     #[test]
     fn an_entry_is_fresh_within_the_ttl_then_stale() {
         let cache = ReadCache::new(Duration::from_millis(30), 10);
-        cache.store("tenant/a/vapi", "AWSCURRENT", &secret("v1"));
+        cache.store("tenant/a/vapi", CURRENT, &secret("v1"));
         assert!(
-            matches!(cache.lookup("tenant/a/vapi", "AWSCURRENT"), Lookup::Fresh(s) if s.version_id == "v1")
+            matches!(cache.lookup("tenant/a/vapi", CURRENT, ANY_AGE), Lookup::Fresh(s) if s.version_id == "v1")
         );
         std::thread::sleep(Duration::from_millis(40));
         assert!(
-            matches!(cache.lookup("tenant/a/vapi", "AWSCURRENT"), Lookup::Stale(s) if s.version_id == "v1")
+            matches!(cache.lookup("tenant/a/vapi", CURRENT, ANY_AGE), Lookup::Stale(s) if s.version_id == "v1")
         );
         assert!(matches!(
-            cache.lookup("tenant/a/vapi", "AWSPREVIOUS"),
+            cache.lookup("tenant/a/vapi", Selector::Stage("AWSPREVIOUS"), ANY_AGE),
             Lookup::Miss
+        ));
+        assert!(matches!(
+            cache.lookup("tenant/a/vapi", Selector::Version("v1"), ANY_AGE),
+            Lookup::Miss
+        ));
+    }
+
+    #[test]
+    fn a_read_gets_no_older_value_than_it_asks_for() {
+        let cache = ReadCache::new(DEFAULT_TTL, 10);
+        cache.store("a", CURRENT, &secret("v1"));
+        assert!(matches!(
+            cache.lookup("a", CURRENT, Duration::ZERO),
+            Lookup::Miss
+        ));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(matches!(
+            cache.lookup("a", CURRENT, Duration::from_millis(10)),
+            Lookup::Stale(_)
+        ));
+        assert!(matches!(
+            cache.lookup("a", CURRENT, Duration::from_secs(60)),
+            Lookup::Fresh(_)
         ));
     }
 
     #[test]
     fn the_least_recently_used_entry_goes_when_full() {
         let cache = ReadCache::new(DEFAULT_TTL, 2);
-        cache.store("a", "AWSCURRENT", &secret("1"));
+        cache.store("a", CURRENT, &secret("1"));
         std::thread::sleep(Duration::from_millis(2));
-        cache.store("b", "AWSCURRENT", &secret("2"));
+        cache.store("b", CURRENT, &secret("2"));
         std::thread::sleep(Duration::from_millis(2));
-        cache.lookup("a", "AWSCURRENT");
-        cache.store("c", "AWSCURRENT", &secret("3"));
+        cache.lookup("a", CURRENT, ANY_AGE);
+        cache.store("c", CURRENT, &secret("3"));
         assert_eq!(cache.len(), 2);
-        assert!(matches!(cache.lookup("b", "AWSCURRENT"), Lookup::Miss));
-        assert!(matches!(cache.lookup("a", "AWSCURRENT"), Lookup::Fresh(_)));
+        assert!(matches!(cache.lookup("b", CURRENT, ANY_AGE), Lookup::Miss));
+        assert!(matches!(
+            cache.lookup("a", CURRENT, ANY_AGE),
+            Lookup::Fresh(_)
+        ));
     }
 
     #[test]
     fn a_zero_ttl_disables_the_cache() {
         let cache = ReadCache::new(Duration::ZERO, 10);
-        cache.store("a", "AWSCURRENT", &secret("1"));
+        cache.store("a", CURRENT, &secret("1"));
         assert!(cache.is_empty());
-        assert!(matches!(cache.lookup("a", "AWSCURRENT"), Lookup::Miss));
+        assert!(matches!(cache.lookup("a", CURRENT, ANY_AGE), Lookup::Miss));
     }
 }

@@ -11,8 +11,9 @@ use aws_sdk_secretsmanager::config::Region;
 
 use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
+use crate::deadline::{Deadline, FALLBACK_BUDGET};
 use crate::http::App;
-use crate::store::{STAGE_CURRENT, SecretStore, Selector, StoreError};
+use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, SecretStore, Selector, StoreError};
 
 /// Environment variable naming the webhook signing secret (name or ARN).
 pub const WEBHOOK_SECRET_ID_ENV: &str = "WEBHOOK_SECRET_ID";
@@ -29,7 +30,9 @@ const SDK_MAX_ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time for one attempt of a call.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time for a call, retries included; well below the default function timeout (10 s).
+/// Time for a call, retries included; a request's deadline may cut it shorter (see
+/// [`crate::deadline`]), and the template's default function timeout (15 s) leaves room for
+/// one such call plus the other calls of a request.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a function cannot start. It then serves nothing: it never runs unauthenticated.
@@ -82,21 +85,22 @@ impl App {
         );
         let sdk_config = sdk_config().await;
         // The signing secret lives in the function's own region; tenant secrets in SECRETS_REGION.
-        let home = SecretStore::new(Client::new(&sdk_config));
+        let home = SecretStore::new(client(&sdk_config, None));
         let tenants = match std::env::var(SECRETS_REGION_ENV) {
             Ok(region)
                 if !region.is_empty()
                     && Some(region.as_str()) != sdk_config.region().map(|r| r.as_ref()) =>
             {
-                let config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config)
-                    .region(Region::new(region))
-                    .build();
-                SecretStore::new(Client::from_conf(config))
+                SecretStore::new(client(&sdk_config, Some(Region::new(region))))
             }
             _ => home.clone(),
         };
         let secret = home
-            .get(&secret_id, Selector::Stage(STAGE_CURRENT))
+            .get(
+                &Deadline::after(FALLBACK_BUDGET),
+                &secret_id,
+                Selector::Stage(STAGE_CURRENT),
+            )
             .await
             .map_err(|cause| InitError::SecretUnreadable {
                 secret_id: secret_id.clone(),
@@ -133,6 +137,17 @@ pub async fn sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// A Secrets Manager client of `sdk_config` (in `region` if given) that never retries
+/// LimitExceededException ([`QuotaIsNotRetried`]).
+pub fn client(sdk_config: &SdkConfig, region: Option<Region>) -> Client {
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
+        .retry_classifier(QuotaIsNotRetried);
+    if let Some(region) = region {
+        config = config.region(region);
+    }
+    Client::from_conf(config.build())
 }
 
 /// The retry policy of every Secrets Manager call: the SDK's standard mode (exponential backoff

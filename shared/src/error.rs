@@ -35,6 +35,15 @@ pub enum Error {
     /// The secret (or the asked version of it) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The secret is scheduled for deletion (disconnected); `deletion_date` is AWS's date for it.
+    /// Answered as `not_found`, with `deletionDate` in the problem body.
+    #[error(
+        "these credentials were disconnected: their secret is scheduled for deletion on {deletion_date}"
+    )]
+    ScheduledForDeletion {
+        /// When Secrets Manager deletes the secret (RFC 3339).
+        deletion_date: String,
+    },
     /// `expectedVersionId` is no longer the current version.
     #[error("{0}")]
     VersionConflict(String),
@@ -44,6 +53,11 @@ pub enum Error {
     /// Secrets Manager refuses to change the secret in its present state (scheduled for deletion).
     #[error("the secret cannot be written now; it may be scheduled for deletion")]
     SecretUnavailable,
+    /// Secrets Manager refuses new versions of the secret: AWS's version quota is spent.
+    #[error(
+        "Secrets Manager refuses new versions of these credentials: AWS's quota of about 100 versions of one secret created within 24 hours is reached; nothing was changed; retry later"
+    )]
+    TooManyWrites,
     /// The stored secret is not the flat JSON object of the provider's fields.
     #[error("the stored secret is not a JSON object of this provider's fields")]
     InvalidStoredValue,
@@ -67,10 +81,11 @@ impl Error {
             Error::InvalidTenantId(_) => "invalid_tenant_id",
             Error::UnknownProvider(_) => "unknown_provider",
             Error::InvalidCredentials(_) => "invalid_credentials",
-            Error::NotFound(_) => "not_found",
+            Error::NotFound(_) | Error::ScheduledForDeletion { .. } => "not_found",
             Error::VersionConflict(_) => "version_conflict",
             Error::IdempotencyConflict => "idempotency_conflict",
             Error::SecretUnavailable => "secret_unavailable",
+            Error::TooManyWrites => "too_many_writes",
             Error::InvalidStoredValue => "invalid_stored_value",
             Error::UpstreamUnavailable => "upstream_unavailable",
             Error::Internal(_) => "internal",
@@ -88,10 +103,11 @@ impl Error {
             | Error::InvalidTenantId(_)
             | Error::UnknownProvider(_)
             | Error::InvalidCredentials(_) => StatusCode::BAD_REQUEST,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::NotFound(_) | Error::ScheduledForDeletion { .. } => StatusCode::NOT_FOUND,
             Error::VersionConflict(_) | Error::IdempotencyConflict | Error::SecretUnavailable => {
                 StatusCode::CONFLICT
             }
+            Error::TooManyWrites => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidStoredValue | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -108,10 +124,11 @@ impl Error {
             Error::InvalidTenantId(_) => "Invalid tenant id",
             Error::UnknownProvider(_) => "Unknown provider",
             Error::InvalidCredentials(_) => "Invalid credentials",
-            Error::NotFound(_) => "Not found",
+            Error::NotFound(_) | Error::ScheduledForDeletion { .. } => "Not found",
             Error::VersionConflict(_) => "Version conflict",
             Error::IdempotencyConflict => "Idempotency conflict",
             Error::SecretUnavailable => "Secret unavailable",
+            Error::TooManyWrites => "Too many writes",
             Error::InvalidStoredValue => "Invalid stored value",
             Error::UpstreamUnavailable => "Upstream unavailable",
             Error::Internal(_) => "Internal error",

@@ -12,6 +12,7 @@ use crate::Error;
 use crate::auth::SigningKeys;
 use crate::cache::ReadCache;
 use crate::credentials::View;
+use crate::deadline::{Deadline, FALLBACK_BUDGET};
 use crate::ops::{self, Written};
 use crate::request::{ConnectRequest, FetchRequest, UpdateRequest};
 use crate::store::SecretStore;
@@ -20,6 +21,9 @@ use crate::store::SecretStore;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Seconds a caller is asked to wait after `upstream_unavailable`.
 const RETRY_AFTER_SECONDS: &str = "2";
+/// Seconds a caller is asked to wait after `too_many_writes`: AWS's version quota frees up as
+/// versions turn 24 hours old, so nothing helps within minutes; an hour is the least honest wait.
+const QUOTA_RETRY_AFTER_SECONDS: &str = "3600";
 
 /// Which function is serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +73,12 @@ impl App {
     /// response.
     pub async fn handle(&self, operation: Operation, request: Request) -> Response<Body> {
         let started = Instant::now();
+        let deadline = request
+            .lambda_context_ref()
+            .map(|context| Deadline::from_lambda_deadline_ms(context.deadline))
+            .unwrap_or_else(|| Deadline::after(FALLBACK_BUDGET));
         let mut log = LogFields::default();
-        let outcome = self.serve(operation, &request, &mut log).await;
+        let outcome = self.serve(operation, &request, &deadline, &mut log).await;
         let request_id = request
             .lambda_context_ref()
             .map(|context| context.request_id.as_str())
@@ -113,6 +121,7 @@ impl App {
         &self,
         operation: Operation,
         request: &Request,
+        deadline: &Deadline,
         log: &mut LogFields,
     ) -> Result<(StatusCode, Value), Error> {
         if request.method() != http::Method::POST {
@@ -128,7 +137,7 @@ impl App {
                 let request = ConnectRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
-                let written = ops::connect(&self.store, &request, &webhook_id).await?;
+                let written = ops::connect(&self.store, deadline, &request, &webhook_id).await?;
                 let status = if written.created {
                     StatusCode::CREATED
                 } else {
@@ -143,7 +152,7 @@ impl App {
                 let request = FetchRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
-                let fetched = ops::fetch(&self.store, &self.cache, &request).await?;
+                let fetched = ops::fetch(&self.store, &self.cache, deadline, &request).await?;
                 Ok((
                     StatusCode::OK,
                     json!({
@@ -158,7 +167,7 @@ impl App {
                 let request = UpdateRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
-                let written = ops::update(&self.store, &request, &webhook_id).await?;
+                let written = ops::update(&self.store, deadline, &request, &webhook_id).await?;
                 Ok((
                     StatusCode::OK,
                     written_body(request.tenant.as_str(), request.provider.id, written),
@@ -175,19 +184,23 @@ fn written_body(tenant_id: &str, provider: &str, written: Written) -> Value {
         "provider": provider,
         "versionId": written.version_id,
         "created": written.created,
+        "changed": written.changed,
         "credentials": written.credentials.view(View::Masked),
     })
 }
 
 /// The one mapping of an error to its `application/problem+json` response (RFC 9457).
 pub fn problem(err: &Error) -> Response<Body> {
-    let body = json!({
+    let mut body = json!({
         "type": format!("urn:tenant-keys:problem:{}", err.code()),
         "title": err.title(),
         "status": err.status().as_u16(),
         "detail": err.detail(),
         "code": err.code(),
     });
+    if let Error::ScheduledForDeletion { deletion_date } = err {
+        body["deletionDate"] = json!(deletion_date);
+    }
     let mut response = respond(err.status(), "application/problem+json", body);
     let headers = response.headers_mut();
     match err {
@@ -198,6 +211,12 @@ pub fn problem(err: &Error) -> Response<Body> {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        Error::TooManyWrites => {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(QUOTA_RETRY_AFTER_SECONDS),
             );
         }
         _ => {}
@@ -239,6 +258,16 @@ mod tests {
             assert!(body[key].is_string(), "{key}");
         }
         assert_eq!(problem(&Error::MethodNotAllowed).headers()["allow"], "POST");
+        assert_eq!(
+            problem(&Error::TooManyWrites).headers()["retry-after"],
+            "3600"
+        );
+        let deleted = problem(&Error::ScheduledForDeletion {
+            deletion_date: "2026-12-07T00:00:00Z".into(),
+        });
+        assert_eq!(deleted.status(), 404);
+        assert_eq!(body_of(&deleted)["code"], "not_found");
+        assert_eq!(body_of(&deleted)["deletionDate"], "2026-12-07T00:00:00Z");
     }
 
     #[test]
@@ -263,6 +292,7 @@ mod tests {
             (Error::VersionConflict(String::new()), 409),
             (Error::IdempotencyConflict, 409),
             (Error::SecretUnavailable, 409),
+            (Error::TooManyWrites, 429),
             (Error::InvalidStoredValue, 500),
             (Error::UpstreamUnavailable, 503),
             (Error::Internal(String::new()), 500),

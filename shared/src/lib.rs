@@ -11,6 +11,7 @@
 //! - [`request`]: parsing of the operations' JSON bodies.
 //! - [`store`]: the Secrets Manager adapter.
 //! - [`cache`]: fetch-key's per-container read cache.
+//! - [`deadline`]: the time a request has left, from the Lambda context.
 //! - [`ops`]: connect, fetch and update.
 //! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
 //! - [`config`]: start-up from the environment, logging.
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod credentials;
+pub mod deadline;
 mod error;
 pub mod http;
 pub mod ops;

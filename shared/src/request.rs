@@ -3,6 +3,8 @@
 //! Parsing is by hand over `serde_json::Value` rather than derived, so that each wrong field gets
 //! its documented code and no error message ever quotes a value from the body.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -14,12 +16,14 @@ use crate::tenant::TenantId;
 const MAX_VERSION_ID_LEN: usize = 64;
 
 /// Which version fetch-key reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionChoice {
     /// `AWSCURRENT`.
     Current,
     /// `AWSPREVIOUS`: the value before the last write.
     Previous,
+    /// The version with this id (`versionId`).
+    Id(String),
 }
 
 /// `connect-integration`: create or replace a tenant's credentials for a provider.
@@ -44,8 +48,9 @@ pub struct FetchRequest {
     pub view: View,
     /// Which version (default [`VersionChoice::Current`]).
     pub version: VersionChoice,
-    /// Skip the container's read cache (default `false`).
-    pub refresh: bool,
+    /// The oldest cached value the caller accepts (`maxAgeSeconds`; `refresh: true` is zero).
+    /// `None`: the default of the view (the cache's TTL for `public`, zero otherwise).
+    pub max_age: Option<Duration>,
 }
 
 /// `update-key`: merge some fields into the current credentials.
@@ -84,13 +89,22 @@ impl FetchRequest {
     /// Parses a fetch-key body.
     ///
     /// # Errors
-    /// `invalid_json`, `invalid_request` (also for an unknown `view` or `version`, or a
-    /// `refresh` that is not a boolean),
+    /// `invalid_json`, `invalid_request` (also for an unknown `view` or `version`, a malformed
+    /// `versionId`, `version` with `versionId`, a `refresh` that is not a boolean, a
+    /// `maxAgeSeconds` that is not a whole number ≥ 0, or `refresh` with `maxAgeSeconds`),
     /// `invalid_tenant_id` or `unknown_provider`.
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
         let fields = object(
             body,
-            &["tenantId", "provider", "view", "version", "refresh"],
+            &[
+                "tenantId",
+                "provider",
+                "view",
+                "version",
+                "versionId",
+                "refresh",
+                "maxAgeSeconds",
+            ],
         )?;
         let tenant = tenant(&fields)?;
         let provider = provider(&fields)?;
@@ -104,30 +118,59 @@ impl FetchRequest {
                 ));
             }
         };
-        let version = match optional_string(&fields, "version")? {
-            None | Some("current") => VersionChoice::Current,
-            Some("previous") => VersionChoice::Previous,
-            Some(_) => {
+        let version = match (
+            optional_string(&fields, "version")?,
+            version_id(&fields, "versionId")?,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest(
+                    "version and versionId cannot be used together".into(),
+                ));
+            }
+            (None, Some(id)) => VersionChoice::Id(id),
+            (None | Some("current"), None) => VersionChoice::Current,
+            (Some("previous"), None) => VersionChoice::Previous,
+            (Some(_), None) => {
                 return Err(Error::InvalidRequest(
                     "version must be one of: current, previous".into(),
                 ));
             }
         };
         let refresh = match fields.get("refresh") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(refresh)) => *refresh,
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(refresh)) => Some(*refresh),
             Some(_) => {
                 return Err(Error::InvalidRequest(
                     "refresh must be true or false".into(),
                 ));
             }
         };
+        let max_age_seconds = match fields.get("maxAgeSeconds") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(seconds)) if seconds.as_u64().is_some() => seconds.as_u64(),
+            Some(_) => {
+                return Err(Error::InvalidRequest(
+                    "maxAgeSeconds must be a whole number of seconds, 0 or more".into(),
+                ));
+            }
+        };
+        let max_age = match (refresh, max_age_seconds) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest(
+                    "refresh and maxAgeSeconds cannot be used together (refresh is maxAgeSeconds: 0)"
+                        .into(),
+                ));
+            }
+            (Some(true), None) => Some(Duration::ZERO),
+            (_, Some(seconds)) => Some(Duration::from_secs(seconds)),
+            (Some(false) | None, None) => None,
+        };
         Ok(FetchRequest {
             tenant,
             provider,
             view,
             version,
-            refresh,
+            max_age,
         })
     }
 }
@@ -146,19 +189,7 @@ impl UpdateRequest {
         let tenant = tenant(&fields)?;
         let provider = provider(&fields)?;
         let changes = credentials(&fields, provider, Completeness::SomeFields)?;
-        let expected_version_id = optional_string(&fields, "expectedVersionId")?
-            .map(|id| {
-                let well_formed = !id.is_empty()
-                    && id.len() <= MAX_VERSION_ID_LEN
-                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-                well_formed.then(|| id.to_owned()).ok_or_else(|| {
-                    Error::InvalidRequest(
-                        "expectedVersionId must be a version id (1-64 letters, digits or '-')"
-                            .into(),
-                    )
-                })
-            })
-            .transpose()?;
+        let expected_version_id = version_id(&fields, "expectedVersionId")?;
         Ok(UpdateRequest {
             tenant,
             provider,
@@ -218,6 +249,22 @@ fn credentials(
         )),
         None => Err(Error::InvalidCredentials("credentials is required".into())),
     }
+}
+
+/// An optional version id field: 1–64 letters, digits or `-` (Secrets Manager's are 32–64).
+fn version_id(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, Error> {
+    optional_string(fields, name)?
+        .map(|id| {
+            let well_formed = !id.is_empty()
+                && id.len() <= MAX_VERSION_ID_LEN
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            well_formed.then(|| id.to_owned()).ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "{name} must be a version id (1-64 letters, digits or '-')"
+                ))
+            })
+        })
+        .transpose()
 }
 
 fn optional_string<'a>(
@@ -317,6 +364,40 @@ mod tests {
         let request = FetchRequest::parse(br#"{"tenantId":"a","provider":"openai"}"#).unwrap();
         assert_eq!(request.view, View::Full);
         assert_eq!(request.version, VersionChoice::Current);
+        assert_eq!(request.max_age, None);
+    }
+
+    #[test]
+    fn fetch_freshness_and_version_id_fields() {
+        let parse = |extra: &str| {
+            FetchRequest::parse(
+                format!(r#"{{"tenantId":"a","provider":"vapi",{extra}}}"#).as_bytes(),
+            )
+        };
+        assert_eq!(
+            parse(r#""maxAgeSeconds":30"#).unwrap().max_age,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse(r#""refresh":true"#).unwrap().max_age,
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse(r#""refresh":false"#).unwrap().max_age, None);
+        assert_eq!(
+            parse(r#""versionId":"v-1""#).unwrap().version,
+            VersionChoice::Id("v-1".into())
+        );
+        for bad in [
+            r#""refresh":true,"maxAgeSeconds":1"#,
+            r#""maxAgeSeconds":-1"#,
+            r#""maxAgeSeconds":1.5"#,
+            r#""maxAgeSeconds":"60""#,
+            r#""version":"current","versionId":"v1""#,
+            r#""versionId":"../x""#,
+            r#""versionId":"""#,
+        ] {
+            assert_eq!(code(parse(bad)), "invalid_request", "{bad}");
+        }
     }
 
     #[test]

@@ -1,17 +1,23 @@
 //! The Secrets Manager adapter: the only module that knows the SDK's operations and error types.
 //!
-//! It offers what the operations need — create, put, read by stage or version, the version map,
-//! and the compare-and-swap move of `AWSCURRENT` — and sorts every SDK failure into a
-//! [`StoreError`].
+//! It offers what the operations need — create, put, read by stage or version, the version map
+//! (with the deletion mark), and the compare-and-swap move of `AWSCURRENT` — and sorts every SDK
+//! failure into a [`StoreError`]. Every call is bounded by the request's [`Deadline`].
 
 use std::collections::HashMap;
 use std::fmt;
 
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::interceptors::InterceptorContext;
+use aws_sdk_secretsmanager::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
+use aws_sdk_secretsmanager::primitives::DateTimeFormat;
 use aws_sdk_secretsmanager::types::Tag;
 
 use crate::Error;
+use crate::deadline::Deadline;
 
 /// The stage label of the version callers read by default.
 pub const STAGE_CURRENT: &str = "AWSCURRENT";
@@ -35,6 +41,10 @@ pub enum StoreError {
     /// Secrets Manager refuses the call in the secret's state (e.g. scheduled for deletion).
     #[error("the secret cannot be changed in its present state")]
     Refused,
+    /// LimitExceededException: AWS's quota of versions per secret (about 100 created within 24 h)
+    /// is spent. Not retried: it lasts hours, not seconds.
+    #[error("Secrets Manager's version quota for this secret is spent")]
+    QuotaExceeded,
     /// Throttled, timed out, unreachable or failing with 5xx after the SDK's retries.
     #[error("Secrets Manager is unavailable: {0}")]
     Unavailable(String),
@@ -56,6 +66,7 @@ impl From<StoreError> for Error {
                 "the credentials changed concurrently; fetch them and retry".into(),
             ),
             StoreError::Refused => Error::SecretUnavailable,
+            StoreError::QuotaExceeded => Error::TooManyWrites,
             StoreError::Unavailable(_) => Error::UpstreamUnavailable,
             StoreError::AlreadyExists | StoreError::InvalidParameter(_) | StoreError::Other(_) => {
                 Error::Internal(err.to_string())
@@ -91,14 +102,19 @@ impl fmt::Debug for StoredSecret {
     }
 }
 
-/// The labelled versions of a secret (DescribeSecret's `VersionIdsToStages`).
+/// What DescribeSecret tells of a secret: its labelled versions (`VersionIdsToStages`) and,
+/// when it is scheduled for deletion, when (`DeletedDate`, RFC 3339).
 #[derive(Debug, Default)]
-pub struct Versions(HashMap<String, Vec<String>>);
+pub struct Versions {
+    stages: HashMap<String, Vec<String>>,
+    /// `Some` when the secret is scheduled for deletion: the date AWS gives for it.
+    pub deletion_date: Option<String>,
+}
 
 impl Versions {
     /// The id of the version holding `stage`, if any.
     pub fn holding(&self, stage: &str) -> Option<&str> {
-        self.0
+        self.stages
             .iter()
             .find(|(_, stages)| stages.iter().any(|s| s == stage))
             .map(|(id, _)| id.as_str())
@@ -106,8 +122,25 @@ impl Versions {
 
     /// Whether `version_id` is the only version that carries a label.
     pub fn is_only(&self, version_id: &str) -> bool {
-        let mut labelled = self.0.iter().filter(|(_, stages)| !stages.is_empty());
+        let mut labelled = self.stages.iter().filter(|(_, stages)| !stages.is_empty());
         matches!((labelled.next(), labelled.next()), (Some((id, _)), None) if id == version_id)
+    }
+}
+
+/// What a [`SecretStore::put_pending`] found or did.
+#[derive(Debug)]
+pub struct PutOutcome {
+    /// The version id (the token).
+    pub version_id: String,
+    /// The labels the version holds now: `[STAGE_PENDING]` after a fresh write; after a replay,
+    /// whatever the existing version holds (`AWSCURRENT`, `AWSPREVIOUS`, or nothing).
+    pub stages: Vec<String>,
+}
+
+impl PutOutcome {
+    /// Whether the version holds `stage`.
+    pub fn holds(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
     }
 }
 
@@ -130,6 +163,7 @@ impl SecretStore {
     /// before), [`StoreError::Refused`] when the name is scheduled for deletion.
     pub async fn create(
         &self,
+        deadline: &Deadline,
         name: &str,
         value: &str,
         token: &str,
@@ -139,44 +173,46 @@ impl SecretStore {
             .iter()
             .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
             .collect();
-        let output = self
+        let call = self
             .client
             .create_secret()
             .name(name)
             .secret_string(value)
             .client_request_token(token)
             .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(classify)?;
+            .send();
+        let output = deadline.bound(call).await?.map_err(classify)?;
         Ok(output.version_id().unwrap_or(token).to_owned())
     }
 
-    /// PutSecretValue with `token` as the new version's id. Without `stages`, the new version
-    /// becomes `AWSCURRENT`; with them, it gets only those labels. Repeating a call with the same
-    /// token and value does nothing. Returns the version id.
+    /// PutSecretValue with `token` as the new version's id, labelled [`STAGE_PENDING`] only (so
+    /// `AWSCURRENT` does not move; [`SecretStore::move_current`] moves it). Repeating a call with
+    /// the same token and value does nothing: Secrets Manager then answers with the labels the
+    /// existing version holds now, which is how a replay is told from a fresh write.
     ///
     /// # Errors
     /// [`StoreError::AlreadyExists`] when `token` was used before with a different value;
-    /// [`StoreError::NotFound`] when the secret does not exist.
-    pub async fn put(
+    /// [`StoreError::NotFound`] when the secret does not exist; [`StoreError::QuotaExceeded`].
+    pub async fn put_pending(
         &self,
+        deadline: &Deadline,
         name: &str,
         value: &str,
         token: &str,
-        stages: Option<&[&str]>,
-    ) -> Result<String, StoreError> {
-        let output = self
+    ) -> Result<PutOutcome, StoreError> {
+        let call = self
             .client
             .put_secret_value()
             .secret_id(name)
             .secret_string(value)
             .client_request_token(token)
-            .set_version_stages(stages.map(|s| s.iter().map(|s| s.to_string()).collect()))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output.version_id().unwrap_or(token).to_owned())
+            .version_stages(STAGE_PENDING)
+            .send();
+        let output = deadline.bound(call).await?.map_err(classify)?;
+        Ok(PutOutcome {
+            version_id: output.version_id().unwrap_or(token).to_owned(),
+            stages: output.version_stages().to_vec(),
+        })
     }
 
     /// GetSecretValue of one version. The stage is always passed explicitly (a plain read of a
@@ -187,6 +223,7 @@ impl SecretStore {
     /// [`StoreError::Other`] when the secret holds binary data.
     pub async fn get(
         &self,
+        deadline: &Deadline,
         name: &str,
         selector: Selector<'_>,
     ) -> Result<StoredSecret, StoreError> {
@@ -195,7 +232,7 @@ impl SecretStore {
             Selector::Stage(stage) => request.version_stage(stage),
             Selector::Version(id) => request.version_id(id),
         };
-        let output = request.send().await.map_err(classify)?;
+        let output = deadline.bound(request.send()).await?.map_err(classify)?;
         let (Some(version_id), Some(value)) = (output.version_id(), output.secret_string()) else {
             return Err(StoreError::Other(
                 "the secret has no version id or no SecretString".into(),
@@ -207,41 +244,81 @@ impl SecretStore {
         })
     }
 
-    /// DescribeSecret's map of labelled versions (no value is read).
+    /// DescribeSecret's map of labelled versions and deletion mark (no value is read).
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the secret does not exist.
-    pub async fn versions(&self, name: &str) -> Result<Versions, StoreError> {
-        let output = self
-            .client
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(Versions(
-            output.version_ids_to_stages().cloned().unwrap_or_default(),
-        ))
+    pub async fn versions(&self, deadline: &Deadline, name: &str) -> Result<Versions, StoreError> {
+        let call = self.client.describe_secret().secret_id(name).send();
+        let output = deadline.bound(call).await?.map_err(classify)?;
+        Ok(Versions {
+            stages: output.version_ids_to_stages().cloned().unwrap_or_default(),
+            deletion_date: output
+                .deleted_date()
+                .and_then(|date| date.fmt(DateTimeFormat::DateTime).ok()),
+        })
     }
 
     /// Compare-and-swap: moves `AWSCURRENT` to `to` only if `from` still holds it.
     ///
     /// # Errors
     /// [`StoreError::StageMoved`] when `from` no longer holds `AWSCURRENT`.
-    pub async fn move_current(&self, name: &str, to: &str, from: &str) -> Result<(), StoreError> {
-        self.client
+    pub async fn move_current(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+        to: &str,
+        from: &str,
+    ) -> Result<(), StoreError> {
+        let call = self
+            .client
             .update_secret_version_stage()
             .secret_id(name)
             .version_stage(STAGE_CURRENT)
             .move_to_version_id(to)
             .remove_from_version_id(from)
-            .send()
-            .await
+            .send();
+        deadline
+            .bound(call)
+            .await?
             .map_err(|err| match classify(err) {
                 StoreError::InvalidParameter(_) => StoreError::StageMoved,
                 other => other,
             })?;
         Ok(())
+    }
+}
+
+/// A retry classifier for the Secrets Manager client: LimitExceededException on a write is final.
+/// The SDK's standard classifier treats it as throttling and retries it, but AWS's version quota
+/// (about 100 versions created within 24 h) frees up in hours, so a retry only adds load.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QuotaIsNotRetried;
+
+impl ClassifyRetry for QuotaIsNotRetried {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let Some(err) = err.as_operation_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let code = err
+            .downcast_ref::<PutSecretValueError>()
+            .and_then(|e| e.code())
+            .or_else(|| {
+                err.downcast_ref::<CreateSecretError>()
+                    .and_then(|e| e.code())
+            });
+        if code == Some("LimitExceededException") {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "QuotaIsNotRetried"
     }
 }
 
@@ -263,11 +340,11 @@ where
                 Some("ResourceNotFoundException") => StoreError::NotFound,
                 Some("InvalidRequestException") => StoreError::Refused,
                 Some("InvalidParameterException") => StoreError::InvalidParameter(described()),
+                Some("LimitExceededException") => StoreError::QuotaExceeded,
                 Some(
                     "ThrottlingException"
                     | "Throttling"
                     | "TooManyRequestsException"
-                    | "LimitExceededException"
                     | "InternalServiceError"
                     | "ServiceUnavailable",
                 ) => StoreError::Unavailable(described()),

@@ -471,3 +471,167 @@ async fn secrets_manager_unreachable_is_a_503_with_retry_after() {
     assert_eq!(answer.body["code"], "upstream_unavailable");
     assert!(answer.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn fetch_by_version_id_reads_that_exact_version() {
+    let app = app();
+    let (tenant, first) = connected_tenant(&app).await;
+    let update = json!({"tenantId": tenant, "provider": "vapi",
+        "credentials": {"privateApiKey": "sk-second-version-0002"}});
+    assert_eq!(call(&app, Operation::UpdateKey, update).await.status, 200);
+
+    let old = fetch(&app, &tenant, json!({"versionId": first})).await;
+    assert_eq!(old.status, 200, "{}", old.body);
+    assert_eq!(old.body["versionId"], first.as_str());
+    assert_eq!(old.body["credentials"]["privateApiKey"], PRIVATE_KEY);
+
+    let (other_tenant, other_version) = connected_tenant(&app).await;
+    assert_ne!(other_tenant, tenant);
+    for missing in [
+        other_version.as_str(),
+        "00000000-0000-0000-0000-000000000000",
+    ] {
+        let answer = fetch(&app, &tenant, json!({"versionId": missing})).await;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (404, Some("not_found")),
+            "{}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_update_with_unchanged_values_writes_no_version() {
+    let app = app();
+    let (tenant, first) = connected_tenant(&app).await;
+    let name = format!("tenant/{tenant}/vapi");
+    let before = version_count(&name).await;
+    let same = json!({"tenantId": tenant, "provider": "vapi",
+        "credentials": {"privateApiKey": PRIVATE_KEY, "publicApiKey": PUBLIC_KEY}});
+    let webhook_id = new_webhook_id();
+    for _ in 0..2 {
+        let answer = call_with(&app, Operation::UpdateKey, signed(&same, &webhook_id)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["changed"], false);
+        assert_eq!(answer.body["versionId"], first.as_str());
+    }
+    assert_eq!(version_count(&name).await, before);
+
+    let changed = json!({"tenantId": tenant, "provider": "vapi",
+        "credentials": {"privateApiKey": "sk-really-changed-0003"}});
+    let answer = call(&app, Operation::UpdateKey, changed).await;
+    assert_eq!(answer.body["changed"], true);
+    assert_eq!(version_count(&name).await, before + 1);
+}
+
+/// The labels of every labelled version, by version id.
+async fn labels(name: &str) -> std::collections::HashMap<String, Vec<String>> {
+    client()
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap()
+        .version_ids_to_stages()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn connects_and_updates_in_turn_keep_current_and_previous_right() {
+    let app = app();
+    let (tenant, mut current) = connected_tenant(&app).await;
+    let name = format!("tenant/{tenant}/vapi");
+    let steps = [
+        (Operation::UpdateKey, "sk-step-update-0001"),
+        (Operation::ConnectIntegration, "sk-step-connect-0002"),
+        (Operation::UpdateKey, "sk-step-update-0003"),
+        (Operation::ConnectIntegration, "sk-step-connect-0004"),
+    ];
+    let mut value = PRIVATE_KEY.to_owned();
+    for (operation, key) in steps {
+        let mut body = vapi_connect(&tenant);
+        body["credentials"]["privateApiKey"] = json!(key);
+        if operation == Operation::UpdateKey {
+            body["credentials"]
+                .as_object_mut()
+                .unwrap()
+                .remove("publicApiKey");
+        }
+        let answer = call(&app, operation, body).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let written = answer.body["versionId"].as_str().unwrap().to_owned();
+
+        let now = fetch(&app, &tenant, json!({})).await;
+        assert_eq!(now.body["versionId"], written.as_str());
+        assert_eq!(now.body["credentials"]["privateApiKey"], key);
+        let before = fetch(&app, &tenant, json!({"version": "previous"})).await;
+        assert_eq!(before.body["versionId"], current.as_str());
+        assert_eq!(before.body["credentials"]["privateApiKey"], value.as_str());
+
+        let labels = labels(&name).await;
+        let holding = |stage: &str| -> Vec<&String> {
+            labels
+                .iter()
+                .filter(|(_, stages)| stages.iter().any(|s| s == stage))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(holding("AWSCURRENT"), [&written], "{labels:?}");
+        assert_eq!(holding("AWSPREVIOUS"), [&current], "{labels:?}");
+        (current, value) = (written, key.to_owned());
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_secrets_manager_is_answered_within_the_lambda_deadline() {
+    use lambda_http::RequestExt;
+    use lambda_http::lambda_runtime::Context;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    // An endpoint that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let holder = held.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            holder.lock().await.push(socket);
+        }
+    });
+
+    let app = app_for(&endpoint);
+    let deadline_ms = (SystemTime::now() + Duration::from_millis(1500))
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    #[allow(clippy::field_reassign_with_default)] // Context is non-exhaustive
+    let context = {
+        let mut context = Context::default();
+        context.deadline = deadline_ms;
+        context
+    };
+    let request = signed(
+        &json!({"tenantId": new_tenant(), "provider": "vapi"}),
+        &new_webhook_id(),
+    )
+    .with_lambda_context(context);
+    let started = Instant::now();
+    let answer = call_with(&app, Operation::FetchKey, request).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (503, Some("upstream_unavailable"))
+    );
+    assert!(answer.headers.contains_key("retry-after"));
+    // The deadline less the 0.5 s answer margin; the SDK alone would wait 5 s.
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(1400),
+        "{took:?}"
+    );
+    assert!(
+        !held.lock().await.is_empty(),
+        "the call did reach the endpoint"
+    );
+}

@@ -43,9 +43,12 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
 
     // A TTL short enough that the second round revalidates with DescribeSecret.
     let (app, recorder) = recording_app(ReadCache::new(Duration::from_millis(20), 100));
-    let (tenant, _) = connected_tenant(&setup).await;
+    let (tenant, version) = connected_tenant(&setup).await;
     for _ in 0..2 {
+        // Cached reads first, so that the second round finds them past the TTL.
         for extra in [
+            json!({"view": "public"}),
+            json!({"versionId": version, "maxAgeSeconds": 60}),
             json!({}),
             json!({"view": "masked"}),
             json!({"version": "previous"}),
@@ -95,6 +98,14 @@ fn as_list(value: &Yaml) -> Vec<Yaml> {
 
 /// `(actions, resource)` of every statement in a policy document.
 fn statements(document: &Yaml) -> Vec<(BTreeSet<String>, Yaml)> {
+    statements_with_conditions(document)
+        .into_iter()
+        .map(|(actions, resource, _)| (actions, resource))
+        .collect()
+}
+
+/// `(actions, resource, condition)` of every statement in a policy document.
+fn statements_with_conditions(document: &Yaml) -> Vec<(BTreeSet<String>, Yaml, Yaml)> {
     as_list(&document["Statement"])
         .iter()
         .map(|statement| {
@@ -107,9 +118,30 @@ fn statements(document: &Yaml) -> Vec<(BTreeSet<String>, Yaml)> {
                 .iter()
                 .map(|a| a.as_str().unwrap().to_owned())
                 .collect();
-            (actions, statement["Resource"].clone())
+            (
+                actions,
+                statement["Resource"].clone(),
+                statement["Condition"].clone(),
+            )
         })
         .collect()
+}
+
+/// The condition under which a function may create (and so tag) a tenant secret: only with the
+/// tags tenant-keys sets.
+fn tag_condition() -> Yaml {
+    serde_yaml::from_str(
+        r#"
+StringEquals:
+  aws:RequestTag/managed-by: tenant-keys
+ForAllValues:StringEquals:
+  aws:TagKeys: [tenant-id, provider, managed-by]
+"Null":
+  aws:RequestTag/tenant-id: "false"
+  aws:RequestTag/provider: "false"
+"#,
+    )
+    .unwrap()
 }
 
 fn tagged(tag: &str, value: &str) -> Yaml {
@@ -127,7 +159,22 @@ async fn each_function_is_granted_exactly_the_secrets_manager_actions_its_code_c
         let policies = &template["Resources"][function]["Properties"]["Policies"];
         let mut granted_on_tenants = BTreeSet::new();
         for policy in as_list(policies) {
-            for (actions, resource) in statements(&policy) {
+            for (actions, resource, condition) in statements_with_conditions(&policy) {
+                let creates = ["secretsmanager:CreateSecret", "secretsmanager:TagResource"];
+                if creates.iter().any(|a| actions.contains(*a)) {
+                    assert_eq!(
+                        actions,
+                        creates.iter().map(|a| a.to_string()).collect(),
+                        "{function}: CreateSecret and TagResource stand in a statement of their own"
+                    );
+                    assert_eq!(
+                        condition,
+                        tag_condition(),
+                        "{function}: CreateSecret/TagResource only with tenant-keys' tags"
+                    );
+                } else {
+                    assert_eq!(condition, Yaml::Null, "{function}: unexpected condition");
+                }
                 for action in &actions {
                     assert!(
                         !action.contains('*'),
