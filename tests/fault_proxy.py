@@ -4,12 +4,15 @@
 
 Every request is forwarded to the upstream Secrets Manager unless a fault rule matches its action
 (the X-Amz-Target header, e.g. "PutSecretValue"). Rules are set with `PUT /__faults` and a JSON
-list of {"action": "<name or *>", "fault": "throttle" | "error500" | "timeout" | "lost_response",
+list of {"action": "<name or *>", "fault": "throttle" | "error500" | "timeout" | "lost_response" |
+"limit_exceeded",
 "times": <n or -1 for always>}; `GET /__calls` returns the actions forwarded so far, by name.
 - throttle: answers 400 ThrottlingException without forwarding;
 - error500: answers 500 InternalServiceError without forwarding;
 - timeout: waits 10 s, then closes without an answer (longer than the SDK's attempt timeout);
-- lost_response: forwards (the write lands) but answers 500, as if the answer was lost.
+- lost_response: forwards (the write lands) but answers 500, as if the answer was lost;
+- limit_exceeded: answers 400 LimitExceededException without forwarding, as AWS does once a
+  secret has about 100 versions younger than 24 h (moto has no such quota).
 """
 
 import http.client
@@ -72,6 +75,9 @@ class Proxy(BaseHTTPRequestHandler):
         fault = take_fault(action)
         if fault == "throttle":
             return self.reply(400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}))
+        if fault == "limit_exceeded":
+            message = "You have exceeded the maximum number of versions for this secret"
+            return self.reply(400, json.dumps({"__type": "LimitExceededException", "message": message}))
         if fault == "error500":
             return self.reply(500, json.dumps({"__type": "InternalServiceError", "message": "injected"}))
         if fault == "timeout":

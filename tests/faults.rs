@@ -167,6 +167,71 @@ async fn secrets_manager_faults_end_to_end() {
     assert_eq!(version_count(&lost_tenant).await, 2);
     proxy.set(json!([])).await;
 
+    // AWS's version quota: PutSecretValue answers LimitExceededException. It is not retried (one
+    // injected refusal is enough to fail the request), the caller gets 429 too_many_writes with a
+    // long Retry-After, and nothing changes.
+    let before = current(&lost_tenant).await;
+    let versions = version_count(&lost_tenant).await;
+    proxy
+        .set(json!([{"action": "PutSecretValue", "fault": "limit_exceeded", "times": 1}]))
+        .await;
+    let update = |private: &str| json!({"tenantId": lost_tenant, "provider": "vapi", "credentials": {"privateApiKey": private}});
+    let refused = stack
+        .call("update-key", &update("sk-fault-quota-0006"))
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (429, Some("too_many_writes")),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.headers["retry-after"], "3600");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("100 versions")
+    );
+    assert_eq!(current(&lost_tenant).await, before);
+    assert_eq!(version_count(&lost_tenant).await, versions);
+    proxy
+        .set(json!([{"action": "PutSecretValue", "fault": "limit_exceeded", "times": 1}]))
+        .await;
+    let refused = stack
+        .call(
+            "connect-integration",
+            &vapi(&lost_tenant, "sk-fault-quota-0007"),
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{:?}", refused.body);
+    assert_eq!(current(&lost_tenant).await, before);
+
+    // The compare-and-swap lands but its answer is lost: the SDK's retry fails (the label has
+    // moved — to this request's own version), which is a success, with or without
+    // expectedVersionId, for update and for connect alike.
+    for (function, body) in [
+        ("update-key", {
+            let mut body = update("sk-fault-cas-lost-0008");
+            body["expectedVersionId"] = json!(before.0);
+            body
+        }),
+        ("update-key", update("sk-fault-cas-lost-0009")),
+        (
+            "connect-integration",
+            vapi(&lost_tenant, "sk-fault-cas-lost-0010"),
+        ),
+    ] {
+        proxy
+            .set(json!([{"action": "UpdateSecretVersionStage", "fault": "lost_response", "times": 1}]))
+            .await;
+        let answer = stack.call(function, &body).await;
+        assert_eq!(answer.status, 200, "{function}: {:?}", answer.body);
+        let (version, value) = current(&lost_tenant).await;
+        assert_eq!(answer.body["versionId"], version.as_str(), "{function}");
+        assert!(value.contains(body["credentials"]["privateApiKey"].as_str().unwrap()));
+    }
+    proxy.set(json!([])).await;
+
     let calls = proxy.calls().await;
     assert!(calls["GetSecretValue"].as_u64().unwrap() > 0, "{calls}");
 }
