@@ -22,7 +22,10 @@ export interface TenantKeysOptions {
    * are retried, always with the same `webhook-id`, so a retried write never writes twice.
    */
   maxAttempts?: number;
-  /** The longest wait between two attempts, in ms (default 5000); caps `Retry-After`. */
+  /**
+   * The longest wait between two attempts, in ms (default 5000). An answer whose `Retry-After` is
+   * longer (e.g. `too_many_writes`, which asks for an hour) is not retried: its error is thrown.
+   */
   maxRetryDelayMs?: number;
   /** How long one attempt may take before it is abandoned (and retried), in ms (default 15000). */
   attemptTimeoutMs?: number;
@@ -57,17 +60,28 @@ export interface UpdateRequest<P extends Provider> {
   expectedVersionId?: string;
 }
 
+/** Which version fetch-key reads: a stage (`current` by default), or one exact version by id. */
+export type VersionSelector =
+  | { version?: KeyVersion; versionId?: never }
+  | { versionId: string; version?: never };
+
+/**
+ * How old a value fetch-key may serve from its per-container cache: the public view may be cached
+ * (up to the stack's TTL) and full and masked reads are fresh unless `maxAgeSeconds` says
+ * otherwise; `refresh: true` is `maxAgeSeconds: 0`. Not both.
+ */
+export type Freshness =
+  | { maxAgeSeconds?: number; refresh?: never }
+  | { refresh?: boolean; maxAgeSeconds?: never };
+
 /** The body of fetch-key. */
-export interface FetchRequest<P extends Provider, V extends View> {
+export type FetchRequest<P extends Provider, V extends View> = {
   tenantId: string;
   provider: P;
   /** `full` by default. */
   view?: V;
-  /** `current` by default. */
-  version?: KeyVersion;
-  /** Skip fetch-key's read cache. */
-  refresh?: boolean;
-}
+} & VersionSelector &
+  Freshness;
 
 /** The answer of connect-integration and update-key. */
 export interface WriteResult<P extends Provider> {
@@ -77,6 +91,8 @@ export interface WriteResult<P extends Provider> {
   versionId: string;
   /** Whether the secret was created by this request (connect only). */
   created: boolean;
+  /** Whether a version was written; `false` for an update whose values were already stored. */
+  changed: boolean;
   /** The stored credentials, masked (`****` and at most the last 4 characters). */
   credentials: Credentials<P>;
 }
@@ -143,6 +159,10 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
       const outcome = await attemptOnce(url, text, webhookId, signal);
       if (outcome.ok) return outcome.answer;
       if (!isRetryable(outcome.error) || attempt >= maxAttempts) throw outcome.error;
+      // A server that asks for a longer wait than this client would make is not retried early.
+      if (outcome.retryAfterMs !== undefined && outcome.retryAfterMs > maxRetryDelayMs) {
+        throw outcome.error;
+      }
       const backoffMs = Math.random() * BACKOFF_BASE_MS * 2 ** (attempt - 1);
       await sleep(Math.min(outcome.retryAfterMs ?? backoffMs, maxRetryDelayMs), signal);
     }
@@ -246,7 +266,7 @@ function isAnswer(body: unknown): body is { versionId: string; credentials: obje
   return typeof versionId === "string" && typeof credentials === "object" && credentials !== null;
 }
 
-/** `Retry-After` in ms when it is a number of seconds (the functions send `2`). */
+/** `Retry-After` in ms when it is a number of seconds (the functions send `2`, or `3600`). */
 function retryAfterMs(header: string | null): number | undefined {
   if (header === null || !/^\d+$/.test(header.trim())) return undefined;
   return Number(header.trim()) * 1000;

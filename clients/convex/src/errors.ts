@@ -17,6 +17,7 @@ const API_ERROR_CODES = [
   "version_conflict",
   "idempotency_conflict",
   "secret_unavailable",
+  "too_many_writes",
   "payload_too_large",
   "invalid_stored_value",
   "internal",
@@ -44,9 +45,20 @@ export class TenantKeysError extends Error {
   readonly title: string;
   /** What was wrong with this request; names fields, never values. */
   readonly detail: string;
+  /**
+   * For `not_found` of disconnected credentials: when their secret is deleted for good (RFC 3339);
+   * until then a reconnect can restore them.
+   */
+  readonly deletionDate: string | undefined;
 
   constructor(
-    problem: { status: number; code: TenantKeysErrorCode; title: string; detail: string },
+    problem: {
+      status: number;
+      code: TenantKeysErrorCode;
+      title: string;
+      detail: string;
+      deletionDate?: string | undefined;
+    },
     options?: { cause?: unknown },
   ) {
     super(`${problem.status} ${problem.title}: ${problem.detail} (${problem.code})`, options);
@@ -54,6 +66,7 @@ export class TenantKeysError extends Error {
     this.code = problem.code;
     this.title = problem.title;
     this.detail = problem.detail;
+    this.deletionDate = problem.deletionDate;
   }
 }
 
@@ -81,6 +94,7 @@ export function errorFromAnswer(status: number, body: unknown): TenantKeysError 
       code: body.code as ApiErrorCode,
       title: body.title,
       detail: body.detail,
+      deletionDate: typeof body.deletionDate === "string" ? body.deletionDate : undefined,
     });
   }
   return new TenantKeysError({
@@ -91,7 +105,9 @@ export function errorFromAnswer(status: number, body: unknown): TenantKeysError 
   });
 }
 
-function isProblem(body: unknown): body is { code: string; title: string; detail: string } {
+function isProblem(
+  body: unknown,
+): body is { code: string; title: string; detail: string; deletionDate?: unknown } {
   if (typeof body !== "object" || body === null) return false;
   const { code, title, detail } = body as Record<string, unknown>;
   return (

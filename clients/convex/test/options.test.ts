@@ -97,3 +97,47 @@ test("an attempt that never answers times out and is retried, even if fetch igno
   assert.equal(calls, 2);
   assert.ok(Date.now() - started < 5_000);
 });
+
+test("an answer whose Retry-After is longer than the client would wait is not retried", async () => {
+  let calls = 0;
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example",
+    signingSecret,
+    fetch: async () => {
+      calls += 1;
+      return new Response(
+        JSON.stringify({ title: "Too many writes", detail: "d", code: "too_many_writes", status: 429 }),
+        { status: 429, headers: { "retry-after": "3600" } },
+      );
+    },
+  });
+  const started = Date.now();
+  await assert.rejects(
+    client.updateKey({ tenantId: "org_1", provider: "openai", credentials: { apiKey: "sk-x" } }),
+    (err: unknown) => err instanceof TenantKeysError && err.code === "too_many_writes" && err.status === 429,
+  );
+  assert.equal(calls, 1);
+  assert.ok(Date.now() - started < 1_000);
+});
+
+test("a not_found of disconnected credentials carries its deletionDate", async () => {
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example",
+    signingSecret,
+    fetch: async () =>
+      new Response(
+        JSON.stringify({
+          title: "Not found",
+          detail: "these credentials were disconnected",
+          code: "not_found",
+          status: 404,
+          deletionDate: "2026-12-07T10:00:00Z",
+        }),
+        { status: 404 },
+      ),
+  });
+  await assert.rejects(
+    client.fetchKey({ tenantId: "org_1", provider: "vapi", versionId: "v1", maxAgeSeconds: 60 }),
+    (err: unknown) => err instanceof TenantKeysError && err.deletionDate === "2026-12-07T10:00:00Z",
+  );
+});

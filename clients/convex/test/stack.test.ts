@@ -107,7 +107,7 @@ describe("round trips", () => {
     assert.equal(replaced.created, false);
     assert.notEqual(replaced.versionId, created.versionId);
 
-    const full = await client.fetchKey({ tenantId, provider: "vapi", refresh: true });
+    const full = await client.fetchKey({ tenantId, provider: "vapi" }); // full reads are fresh
     assert.equal(full.versionId, replaced.versionId);
     assert.deepEqual(full.credentials, second);
 
@@ -132,6 +132,7 @@ describe("round trips", () => {
       expectedVersionId: replaced.versionId,
     });
     assert.equal(swapped.created, false);
+    assert.equal(swapped.changed, true);
     assert.deepEqual(swapped.credentials, {
       publicApiKey: masked(second.publicApiKey),
       privateApiKey: masked(rotated),
@@ -144,9 +145,21 @@ describe("round trips", () => {
       credentials: { publicApiKey: publicRotated },
     });
     assert.notEqual(merged.versionId, swapped.versionId);
-    const after = await client.fetchKey({ tenantId, provider: "vapi", refresh: true });
+    const after = await client.fetchKey({ tenantId, provider: "vapi" });
     assert.equal(after.versionId, merged.versionId);
     assert.deepEqual(after.credentials, { publicApiKey: publicRotated, privateApiKey: rotated });
+
+    const unchanged = await client.updateKey({
+      tenantId,
+      provider: "vapi",
+      credentials: { privateApiKey: rotated },
+    });
+    assert.equal(unchanged.changed, false);
+    assert.equal(unchanged.versionId, merged.versionId);
+    const byId = await client.fetchKey({ tenantId, provider: "vapi", versionId: created.versionId });
+    assert.deepEqual(byId.credentials, first);
+    const cachedOk = await client.fetchKey({ tenantId, provider: "vapi", view: "public", maxAgeSeconds: 60 });
+    assert.deepEqual(cachedOk.credentials, { publicApiKey: publicRotated });
   });
 
   test("openai: connect, then the public view holds no field", async () => {
@@ -320,13 +333,24 @@ describe("bounded retries", () => {
   });
 
   test("503 on every attempt: the caller gets the 503 after exactly maxAttempts", async () => {
-    await throughProxy([], "503", { maxAttempts: 3, maxRetryDelayMs: 20 }, async (viaProxy, seen) => {
+    await throughProxy([], "503", { maxAttempts: 3, maxRetryDelayMs: 1_000 }, async (viaProxy, seen) => {
       await rejectsWith(
         viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }),
         503,
         "upstream_unavailable",
       );
       assert.equal(seen.length, 3);
+    });
+  });
+
+  test("a Retry-After longer than maxRetryDelayMs: the 503 is thrown without a retry", async () => {
+    await throughProxy([], "503", { maxAttempts: 3, maxRetryDelayMs: 20 }, async (viaProxy, seen) => {
+      await rejectsWith(
+        viaProxy.fetchKey({ tenantId: tenant(), provider: "vapi" }),
+        503,
+        "upstream_unavailable",
+      );
+      assert.equal(seen.length, 1);
     });
   });
 

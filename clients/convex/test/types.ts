@@ -41,6 +41,12 @@ export async function typeChecks(keys: TenantKeys): Promise<void> {
   // @ts-expect-error an unknown view
   await keys.fetchKey({ tenantId: "org_1", provider: "vapi", view: "plain" });
 
+  await keys.fetchKey({ tenantId: "org_1", provider: "vapi", versionId: "v1", maxAgeSeconds: 30 });
+  // @ts-expect-error version and versionId are exclusive
+  await keys.fetchKey({ tenantId: "org_1", provider: "vapi", version: "current", versionId: "v1" });
+  // @ts-expect-error refresh and maxAgeSeconds are exclusive
+  await keys.fetchKey({ tenantId: "org_1", provider: "vapi", refresh: true, maxAgeSeconds: 0 });
+
   await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { privateApiKey: "sk" } });
   // @ts-expect-error update takes only the provider's fields
   await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { apiKey: "sk" } });
