@@ -1,5 +1,5 @@
 """tenant-keys benchmark: cold start, peak RSS, warm latency, CPU per request and Secrets Manager
-calls, for the three Rust functions and the Node.js baseline, on this machine, in one run.
+calls, for the five Rust functions and the Node.js baseline, on this machine, in one run.
 
 Run it with `make bench` (or `./scripts/bench`). Everything goes through the cargo-lambda Runtime API
 emulator, with moto's Secrets Manager on loopback. Absolute times depend on the machine; compare
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-FUNCTIONS = ["connect-integration", "fetch-key", "update-key"]
+FUNCTIONS = ["connect-integration", "fetch-key", "update-key", "disconnect-integration", "list-integrations"]
 TENANT = "org_bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 20
@@ -123,7 +123,16 @@ class Bench:
                     "credentials": {"publicApiKey": "pk-bench-000000000002", "privateApiKey": "sk-bench-000000000002"}}
         if function == "update-key":
             return {"tenantId": TENANT, "provider": "vapi", "credentials": {"publicApiKey": f"pk-bench-{i:012d}"}}
-        return {"tenantId": TENANT, "provider": "vapi"}
+        if function == "disconnect-integration":
+            # A tenant of its own each time, connected just before (directly in moto).
+            tenant = f"org_bench_d{i}_{secrets.token_hex(4)}"
+            self.sm.create_secret(Name=f"tenant/{tenant}/vapi", SecretString=json.dumps(
+                {"publicApiKey": "pk-bench-000000000003", "privateApiKey": "sk-bench-000000000003"}))
+            return {"tenantId": tenant, "provider": "vapi"}
+        if function == "list-integrations":
+            return {"tenantId": TENANT}
+        # The widget's read: the public view, served from fetch-key's cache.
+        return {"tenantId": TENANT, "provider": "vapi", "view": "public"}
 
     def signed_headers(self, body):
         webhook_id = "msg_" + secrets.token_hex(12)

@@ -33,7 +33,7 @@ fn vapi(tenant: &str, public: &str, private: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn end_to_end_through_the_lambda_runtime_emulator() {
-    let stack = Arc::new(Stack::start(INSTANCES_PER_FUNCTION).await);
+    let stack = Arc::new(Stack::start_allowing_purge(INSTANCES_PER_FUNCTION).await);
     let secrets = Arc::new(Secrets(std::sync::Mutex::new(Vec::new())));
 
     connect_fetch_update_and_previous(&stack, &secrets).await;
@@ -43,6 +43,9 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     concurrent_connects_for_a_new_tenant(&stack, &secrets).await;
     concurrent_updates_with_one_expected_version(&stack, &secrets).await;
     concurrent_partial_updates_all_survive(&stack, &secrets).await;
+    disconnect_restore_list_and_offboard(&stack, &secrets).await;
+    concurrent_disconnect_and_connect(&stack, &secrets).await;
+    purge_is_refused_where_the_stack_does_not_allow_it().await;
     the_sam_local_events_work(&stack).await;
     the_cli_round_trips(&stack, &secrets).await;
 
@@ -482,6 +485,170 @@ async fn concurrent_partial_updates_all_survive(stack: &Arc<Stack>, secrets: &Ar
     );
 }
 
+/// disconnect → fetch 404 → reconnect restores → previous is the old value → list shows each
+/// state; allProviders offboards a tenant with two providers; purge deletes at once.
+async fn disconnect_restore_list_and_offboard(stack: &Stack, secrets: &Secrets) {
+    let tenant = unique("org_life");
+    let (public, private) = (secrets.new_value("pk"), secrets.new_value("sk"));
+    stack
+        .call("connect-integration", &vapi(&tenant, &public, &private))
+        .await;
+    let openai = json!({"tenantId": tenant, "provider": "openai",
+        "credentials": {"apiKey": secrets.new_value("sk-openai")}});
+    assert_eq!(stack.call("connect-integration", &openai).await.status, 201);
+    let one = json!({"tenantId": tenant, "provider": "vapi"});
+    let list_body = json!({"tenantId": tenant});
+    let list = || stack.call("list-integrations", &list_body);
+    let states = |answer: &Answer| -> Vec<(String, String)> {
+        answer.body["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["provider"].as_str().unwrap().to_owned(),
+                    i["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let connected = |p: &str| (p.to_owned(), "connected".to_owned());
+    let disconnected = |p: &str| (p.to_owned(), "disconnected".to_owned());
+    assert_eq!(
+        states(&list().await),
+        [connected("vapi"), connected("openai")]
+    );
+
+    let gone = stack.call("disconnect-integration", &one).await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    let fetched = stack.call("fetch-key", &one).await;
+    assert_eq!(
+        (fetched.status, fetched.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert_eq!(fetched.body["deletionDate"], gone.body["deletionDate"]);
+    assert_eq!(
+        states(&list().await),
+        [disconnected("vapi"), connected("openai")]
+    );
+
+    let new_private = secrets.new_value("sk-restored");
+    let restored = stack
+        .call("connect-integration", &vapi(&tenant, &public, &new_private))
+        .await;
+    assert_eq!(restored.status, 200, "{:?}", restored.body);
+    assert_eq!(restored.body["restored"], true);
+    let previous = stack
+        .call(
+            "fetch-key",
+            &json!({"tenantId": tenant, "provider": "vapi", "version": "previous"}),
+        )
+        .await;
+    assert_eq!(
+        previous.body["credentials"]["privateApiKey"],
+        private.as_str()
+    );
+    assert_eq!(
+        states(&list().await),
+        [connected("vapi"), connected("openai")]
+    );
+
+    let offboard = json!({"tenantId": tenant, "allProviders": true});
+    let offboarded = stack.call("disconnect-integration", &offboard).await;
+    assert_eq!(offboarded.status, 200, "{:?}", offboarded.body);
+    assert_eq!(offboarded.body["integrations"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        states(&list().await),
+        [disconnected("vapi"), disconnected("openai")]
+    );
+
+    let purge = json!({"tenantId": tenant, "allProviders": true, "purge": true});
+    let purged = stack.call("disconnect-integration", &purge).await;
+    assert_eq!(purged.status, 200, "{:?}", purged.body);
+    assert!(states(&list().await).is_empty());
+    let admin = admin_client(&secrets_manager_endpoint());
+    assert_eq!(
+        moto::secrets_named_under(&admin, &format!("tenant/{tenant}/")).await,
+        0
+    );
+}
+
+/// Connect and disconnect of one integration at once, round after round: the final state is the
+/// one the answer that came last describes.
+async fn concurrent_disconnect_and_connect(stack: &Arc<Stack>, secrets: &Secrets) {
+    let tenant = unique("org_life_race");
+    let body = |private: &str| vapi(&tenant, &secrets.new_value("pk"), private);
+    stack
+        .call("connect-integration", &body(&secrets.new_value("sk")))
+        .await;
+    let one = json!({"tenantId": tenant, "provider": "vapi"});
+    for _ in 0..5 {
+        let connect = body(&secrets.new_value("sk-race"));
+        let (connected, disconnected) = tokio::join!(
+            async {
+                let answer = stack.call("connect-integration", &connect).await;
+                (answer, std::time::Instant::now())
+            },
+            async {
+                let answer = stack.call("disconnect-integration", &one).await;
+                (answer, std::time::Instant::now())
+            },
+        );
+        assert_eq!(connected.0.status, 200, "{:?}", connected.0.body);
+        assert_eq!(disconnected.0.status, 200, "{:?}", disconnected.0.body);
+        let listed = stack
+            .call("list-integrations", &json!({"tenantId": tenant}))
+            .await;
+        let status = listed.body["integrations"][0]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let last = if connected.1 > disconnected.1 {
+            "connected"
+        } else {
+            "disconnected"
+        };
+        assert_eq!(
+            status, last,
+            "{:?} / {:?}",
+            connected.0.body, disconnected.0.body
+        );
+        if status == "disconnected" {
+            // Start the next round connected.
+            stack
+                .call("connect-integration", &body(&secrets.new_value("sk")))
+                .await;
+        }
+    }
+}
+
+async fn purge_is_refused_where_the_stack_does_not_allow_it() {
+    let stack = Stack::start(1).await;
+    let tenant = unique("org_no_purge");
+    let connect = vapi(&tenant, "pk-no-purge-00000001", "sk-no-purge-00000001");
+    assert_eq!(
+        stack.call("connect-integration", &connect).await.status,
+        201
+    );
+    let refused = stack
+        .call(
+            "disconnect-integration",
+            &json!({"tenantId": tenant, "provider": "vapi", "purge": true}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (403, Some("purge_disabled"))
+    );
+    let still = stack
+        .call(
+            "fetch-key",
+            &json!({"tenantId": tenant, "provider": "vapi"}),
+        )
+        .await;
+    assert_eq!(still.status, 200, "nothing was done");
+}
+
 async fn the_sam_local_events_work(stack: &Stack) {
     let out = std::env::temp_dir().join(unique("tenant-keys-events-"));
     let status = Command::new(workspace().join("events/generate"))
@@ -497,6 +664,8 @@ async fn the_sam_local_events_work(stack: &Stack) {
         ("connect-integration", 201),
         ("fetch-key", 200),
         ("update-key", 200),
+        ("list-integrations", 200),
+        ("disconnect-integration", 200),
     ] {
         let event: Value = serde_json::from_str(
             &std::fs::read_to_string(out.join(format!("{function}.json"))).unwrap(),

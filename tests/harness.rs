@@ -15,7 +15,13 @@ use serde_json::Value;
 use tenant_keys::auth::Signer;
 
 /// The three functions, by binary name.
-pub const FUNCTIONS: [&str; 3] = ["connect-integration", "fetch-key", "update-key"];
+pub const FUNCTIONS: [&str; 5] = [
+    "connect-integration",
+    "fetch-key",
+    "update-key",
+    "disconnect-integration",
+    "list-integrations",
+];
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -125,11 +131,22 @@ impl Stack {
         Self::start_behind(instances, &secrets_manager_endpoint()).await
     }
 
+    /// As [`Stack::start`], with disconnect-integration allowed to purge (`ALLOW_PURGE=true`).
+    pub async fn start_allowing_purge(instances: usize) -> Stack {
+        Self::launch(
+            instances,
+            &secrets_manager_endpoint(),
+            random_whsec_key(),
+            true,
+        )
+        .await
+    }
+
     /// As [`Stack::start`], with the functions reaching Secrets Manager at `functions_endpoint`
     /// (a fault-injecting proxy in front of moto, say).
     pub async fn start_behind(instances: usize, functions_endpoint: &str) -> Stack {
         let signing_secret = random_whsec_key();
-        Self::launch(instances, functions_endpoint, signing_secret).await
+        Self::launch(instances, functions_endpoint, signing_secret, false).await
     }
 
     /// As [`Stack::start`], with `signing_secret` (one or more keys, space-separated, the first
@@ -139,11 +156,17 @@ impl Stack {
             instances,
             &secrets_manager_endpoint(),
             signing_secret.to_owned(),
+            false,
         )
         .await
     }
 
-    async fn launch(instances: usize, functions_endpoint: &str, signing_secret: String) -> Stack {
+    async fn launch(
+        instances: usize,
+        functions_endpoint: &str,
+        signing_secret: String,
+        allow_purge: bool,
+    ) -> Stack {
         let endpoint = secrets_manager_endpoint();
         let binaries = release_binaries();
         let secret_id = unique("e2e/webhook-signing-secret-");
@@ -202,6 +225,7 @@ impl Stack {
                     .env("AWS_EC2_METADATA_DISABLED", "true")
                     .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", functions_endpoint)
                     .env("WEBHOOK_SECRET_ID", &secret_id)
+                    .env("ALLOW_PURGE", allow_purge.to_string())
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
                     .stderr(log)

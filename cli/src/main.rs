@@ -79,6 +79,32 @@ enum Command {
         #[command(flatten)]
         send: SendOptions,
     },
+    /// Take a tenant's credentials out of reach (deleted after the stack's recovery window; a
+    /// reconnect restores them until then): disconnect-integration.
+    Disconnect {
+        /// The tenant (organization) id.
+        #[arg(long)]
+        tenant: String,
+        /// The provider, e.g. vapi or openai.
+        #[arg(long, required_unless_present = "all_providers")]
+        provider: Option<String>,
+        /// Every provider the tenant has (offboarding).
+        #[arg(long, conflicts_with = "provider")]
+        all_providers: bool,
+        /// Delete at once, with no recovery (only where the stack allows it).
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        send: SendOptions,
+    },
+    /// List a tenant's integrations and their states: list-integrations.
+    List {
+        /// The tenant (organization) id.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        send: SendOptions,
+    },
 }
 
 #[derive(Args)]
@@ -252,6 +278,36 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
                 send,
             )
         }
+        Command::Disconnect {
+            tenant,
+            provider,
+            all_providers,
+            purge,
+            send,
+        } => {
+            let mut body = json!({"tenantId": tenant});
+            match provider {
+                Some(provider) => body["provider"] = Value::String(provider),
+                None => body["allProviders"] = Value::Bool(all_providers),
+            }
+            if purge {
+                body["purge"] = Value::Bool(true);
+            }
+            (
+                Call {
+                    function: "disconnect-integration",
+                    body,
+                },
+                send,
+            )
+        }
+        Command::List { tenant, send } => (
+            Call {
+                function: "list-integrations",
+                body: json!({"tenantId": tenant}),
+            },
+            send,
+        ),
     })
 }
 

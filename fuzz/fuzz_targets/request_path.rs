@@ -1,5 +1,5 @@
 //! Fuzzes the request path before Secrets Manager: signature verification (with a correct and a
-//! forged signature) and the parsing and validation of the three operations' bodies. Nothing may
+//! forged signature) and the parsing and validation of the five operations' bodies. Nothing may
 //! panic; a correctly signed body must pass verification.
 //!
 //!     cargo +nightly fuzz run request_path
@@ -8,7 +8,9 @@
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use tenant_keys::auth::{Signer, SigningKeys};
-use tenant_keys::request::{ConnectRequest, FetchRequest, UpdateRequest};
+use tenant_keys::request::{
+    ConnectRequest, DisconnectRequest, FetchRequest, ListRequest, UpdateRequest,
+};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
@@ -38,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let _ = ConnectRequest::parse(data);
+    let _ = DisconnectRequest::parse(data);
+    let _ = ListRequest::parse(data);
     let _ = FetchRequest::parse(data);
     let _ = UpdateRequest::parse(data);
 });

@@ -13,6 +13,7 @@ use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
 use crate::http::App;
+use crate::ops::DisconnectPolicy;
 use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, SecretStore, Selector, StoreError};
 
 /// Environment variable naming the webhook signing secret (name or ARN).
@@ -24,6 +25,10 @@ pub const SECRETS_REGION_ENV: &str = "SECRETS_REGION";
 pub const CACHE_TTL_ENV: &str = "FETCH_CACHE_TTL_SECONDS";
 /// Environment variable: the most entries fetch-key's cache holds.
 pub const CACHE_MAX_ENTRIES_ENV: &str = "FETCH_CACHE_MAX_ENTRIES";
+/// Environment variable: days between a disconnect and the deletion (7–30, default 7).
+pub const RECOVERY_DAYS_ENV: &str = "DISCONNECT_RECOVERY_DAYS";
+/// Environment variable: `true` allows `purge` (deletion with no recovery); default `false`.
+pub const ALLOW_PURGE_ENV: &str = "ALLOW_PURGE";
 /// Attempts per Secrets Manager call, the first included (the SDK's standard retry, with jitter).
 const SDK_MAX_ATTEMPTS: u32 = 3;
 /// Time to open a connection to Secrets Manager.
@@ -57,6 +62,16 @@ pub enum InitError {
         /// Its value.
         value: String,
     },
+    /// A setting is outside its allowed values.
+    #[error("{name} must be {allowed}, got {value:?}")]
+    BadSetting {
+        /// The variable.
+        name: &'static str,
+        /// What it may be.
+        allowed: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The signing secret holds no usable key.
     #[error("the webhook signing secret {secret_id} is not usable: {cause}")]
     BadKeys {
@@ -83,6 +98,7 @@ impl App {
             Duration::from_secs(number_from_env(CACHE_TTL_ENV, DEFAULT_TTL.as_secs())?),
             number_from_env(CACHE_MAX_ENTRIES_ENV, DEFAULT_MAX_ENTRIES as u64)? as usize,
         );
+        let disconnect_policy = disconnect_policy_from_env()?;
         let sdk_config = sdk_config().await;
         // The signing secret lives in the function's own region; tenant secrets in SECRETS_REGION.
         let home = SecretStore::new(client(&sdk_config, None));
@@ -108,8 +124,37 @@ impl App {
             })?;
         let keys = SigningKeys::parse(&secret.value)
             .map_err(|cause| InitError::BadKeys { secret_id, cause })?;
-        Ok(App::new(tenants, keys, cache))
+        Ok(App::new(tenants, keys, cache).with_disconnect_policy(disconnect_policy))
     }
+}
+
+/// disconnect-integration's settings from `DISCONNECT_RECOVERY_DAYS` and `ALLOW_PURGE`.
+fn disconnect_policy_from_env() -> Result<DisconnectPolicy, InitError> {
+    let defaults = DisconnectPolicy::default();
+    let days = number_from_env(RECOVERY_DAYS_ENV, u64::from(defaults.recovery_days))?;
+    let recovery_days = u8::try_from(days)
+        .ok()
+        .filter(|days| (7..=30).contains(days))
+        .ok_or_else(|| InitError::BadSetting {
+            name: RECOVERY_DAYS_ENV,
+            allowed: "a number of days from 7 to 30",
+            value: days.to_string(),
+        })?;
+    let allow_purge = match std::env::var(ALLOW_PURGE_ENV).as_deref().map(str::trim) {
+        Err(_) | Ok("" | "false") => false,
+        Ok("true") => true,
+        Ok(other) => {
+            return Err(InitError::BadSetting {
+                name: ALLOW_PURGE_ENV,
+                allowed: "true or false",
+                value: other.to_owned(),
+            });
+        }
+    };
+    Ok(DisconnectPolicy {
+        recovery_days,
+        allow_purge,
+    })
 }
 
 /// A whole number from the environment, or `default` when unset.

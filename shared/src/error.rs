@@ -38,7 +38,7 @@ pub enum Error {
     /// The secret is scheduled for deletion (disconnected); `deletion_date` is AWS's date for it.
     /// Answered as `not_found`, with `deletionDate` in the problem body.
     #[error(
-        "these credentials were disconnected: their secret is scheduled for deletion on {deletion_date}"
+        "these credentials were disconnected: their secret is scheduled for deletion on {deletion_date}; until then a reconnect restores them"
     )]
     ScheduledForDeletion {
         /// When Secrets Manager deletes the secret (RFC 3339).
@@ -47,6 +47,9 @@ pub enum Error {
     /// `expectedVersionId` is no longer the current version.
     #[error("{0}")]
     VersionConflict(String),
+    /// `purge` was asked for, but the stack does not allow it (`AllowPurge=false`).
+    #[error("purge is disabled in this stack (AllowPurge is false); nothing was done")]
+    PurgeDisabled,
     /// The same `webhook-id` was used before with different credentials.
     #[error("this webhook-id was already used for a different request")]
     IdempotencyConflict,
@@ -84,6 +87,7 @@ impl Error {
             Error::NotFound(_) | Error::ScheduledForDeletion { .. } => "not_found",
             Error::VersionConflict(_) => "version_conflict",
             Error::IdempotencyConflict => "idempotency_conflict",
+            Error::PurgeDisabled => "purge_disabled",
             Error::SecretUnavailable => "secret_unavailable",
             Error::TooManyWrites => "too_many_writes",
             Error::InvalidStoredValue => "invalid_stored_value",
@@ -103,6 +107,7 @@ impl Error {
             | Error::InvalidTenantId(_)
             | Error::UnknownProvider(_)
             | Error::InvalidCredentials(_) => StatusCode::BAD_REQUEST,
+            Error::PurgeDisabled => StatusCode::FORBIDDEN,
             Error::NotFound(_) | Error::ScheduledForDeletion { .. } => StatusCode::NOT_FOUND,
             Error::VersionConflict(_) | Error::IdempotencyConflict | Error::SecretUnavailable => {
                 StatusCode::CONFLICT
@@ -127,6 +132,7 @@ impl Error {
             Error::NotFound(_) | Error::ScheduledForDeletion { .. } => "Not found",
             Error::VersionConflict(_) => "Version conflict",
             Error::IdempotencyConflict => "Idempotency conflict",
+            Error::PurgeDisabled => "Purge disabled",
             Error::SecretUnavailable => "Secret unavailable",
             Error::TooManyWrites => "Too many writes",
             Error::InvalidStoredValue => "Invalid stored value",

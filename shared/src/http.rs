@@ -13,8 +13,10 @@ use crate::auth::SigningKeys;
 use crate::cache::ReadCache;
 use crate::credentials::View;
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
-use crate::ops::{self, Written};
-use crate::request::{ConnectRequest, FetchRequest, UpdateRequest};
+use crate::ops::{self, DisconnectPolicy, Written};
+use crate::request::{
+    ConnectRequest, DisconnectRequest, FetchRequest, ListRequest, Target, UpdateRequest,
+};
 use crate::store::SecretStore;
 
 /// Largest accepted request body: 64 KiB.
@@ -34,6 +36,10 @@ pub enum Operation {
     FetchKey,
     /// `update-key`.
     UpdateKey,
+    /// `disconnect-integration`.
+    DisconnectIntegration,
+    /// `list-integrations`.
+    ListIntegrations,
 }
 
 impl Operation {
@@ -43,17 +49,20 @@ impl Operation {
             Operation::ConnectIntegration => "connect-integration",
             Operation::FetchKey => "fetch-key",
             Operation::UpdateKey => "update-key",
+            Operation::DisconnectIntegration => "disconnect-integration",
+            Operation::ListIntegrations => "list-integrations",
         }
     }
 }
 
-/// One function's state for the life of its container: the store, the signing keys and
-/// fetch-key's read cache.
+/// One function's state for the life of its container: the store, the signing keys,
+/// fetch-key's read cache and disconnect-integration's policy.
 #[derive(Debug)]
 pub struct App {
     store: SecretStore,
     keys: SigningKeys,
     cache: ReadCache,
+    disconnect_policy: DisconnectPolicy,
 }
 
 /// What a log line may say of a request: only validated ids, never values.
@@ -64,9 +73,23 @@ struct LogFields {
 }
 
 impl App {
-    /// Puts a function together from its store, signing keys and read cache.
+    /// Puts a function together from its store, signing keys and read cache, with the default
+    /// [`DisconnectPolicy`].
     pub fn new(store: SecretStore, keys: SigningKeys, cache: ReadCache) -> Self {
-        App { store, keys, cache }
+        App {
+            store,
+            keys,
+            cache,
+            disconnect_policy: DisconnectPolicy::default(),
+        }
+    }
+
+    /// The same function with another disconnect policy (recovery window, purge allowed).
+    pub fn with_disconnect_policy(self, disconnect_policy: DisconnectPolicy) -> Self {
+        App {
+            disconnect_policy,
+            ..self
+        }
     }
 
     /// Serves one request of `operation` and logs it. Never fails: every error is a problem
@@ -173,6 +196,67 @@ impl App {
                     written_body(request.tenant.as_str(), request.provider.id, written),
                 ))
             }
+            Operation::DisconnectIntegration => {
+                let request = DisconnectRequest::parse(body)?;
+                log.tenant_id = Some(request.tenant.as_str().to_owned());
+                if let Target::One(provider) = request.target {
+                    log.provider = Some(provider.id);
+                }
+                let disconnected =
+                    ops::disconnect(&self.store, deadline, &self.disconnect_policy, &request)
+                        .await?;
+                let tenant_id = request.tenant.as_str();
+                let body = match request.target {
+                    Target::One(_) => disconnected
+                        .first()
+                        .map(|one| {
+                            json!({
+                                "tenantId": tenant_id,
+                                "provider": one.provider.id,
+                                "deletionDate": one.deletion_date,
+                                "purged": one.purged,
+                            })
+                        })
+                        .ok_or_else(|| Error::Internal("disconnect answered nothing".into()))?,
+                    Target::AllProviders => json!({
+                        "tenantId": tenant_id,
+                        "integrations": disconnected
+                            .iter()
+                            .map(|one| json!({
+                                "provider": one.provider.id,
+                                "deletionDate": one.deletion_date,
+                                "purged": one.purged,
+                            }))
+                            .collect::<Vec<_>>(),
+                    }),
+                };
+                Ok((StatusCode::OK, body))
+            }
+            Operation::ListIntegrations => {
+                let request = ListRequest::parse(body)?;
+                log.tenant_id = Some(request.tenant.as_str().to_owned());
+                let integrations = ops::list(&self.store, deadline, &request).await?;
+                let integrations: Vec<Value> = integrations
+                    .iter()
+                    .map(|integration| {
+                        let mut entry = json!({
+                            "provider": integration.provider.id,
+                            "status": if integration.deletion_date.is_some() { "disconnected" } else { "connected" },
+                            "versionId": integration.version_id,
+                            "createdDate": integration.created_date,
+                            "lastChangedDate": integration.last_changed_date,
+                        });
+                        if let Some(date) = &integration.deletion_date {
+                            entry["deletionDate"] = json!(date);
+                        }
+                        entry
+                    })
+                    .collect();
+                Ok((
+                    StatusCode::OK,
+                    json!({"tenantId": request.tenant.as_str(), "integrations": integrations}),
+                ))
+            }
         }
     }
 }
@@ -185,6 +269,7 @@ fn written_body(tenant_id: &str, provider: &str, written: Written) -> Value {
         "versionId": written.version_id,
         "created": written.created,
         "changed": written.changed,
+        "restored": written.restored,
         "credentials": written.credentials.view(View::Masked),
     })
 }
@@ -291,6 +376,7 @@ mod tests {
             (Error::NotFound(String::new()), 404),
             (Error::VersionConflict(String::new()), 409),
             (Error::IdempotencyConflict, 409),
+            (Error::PurgeDisabled, 403),
             (Error::SecretUnavailable, 409),
             (Error::TooManyWrites, 429),
             (Error::InvalidStoredValue, 500),

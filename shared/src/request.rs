@@ -1,4 +1,4 @@
-//! The JSON bodies of the three operations, parsed into typed, validated requests.
+//! The JSON bodies of the operations, parsed into typed, validated requests.
 //!
 //! Parsing is by hand over `serde_json::Value` rather than derived, so that each wrong field gets
 //! its documented code and no error message ever quotes a value from the body.
@@ -64,6 +64,33 @@ pub struct UpdateRequest {
     pub changes: Credentials,
     /// When set, write only if this is still the current version.
     pub expected_version_id: Option<String>,
+}
+
+/// Which integrations `disconnect-integration` takes out of reach.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// One provider's.
+    One(&'static Provider),
+    /// Every provider of the registry the tenant has (offboarding).
+    AllProviders,
+}
+
+/// `disconnect-integration`: schedule the deletion of a tenant's credentials (or purge them).
+#[derive(Debug)]
+pub struct DisconnectRequest {
+    /// Whose credentials.
+    pub tenant: TenantId,
+    /// One provider, or all of them.
+    pub target: Target,
+    /// Delete at once, with no recovery window (only where the stack allows it).
+    pub purge: bool,
+}
+
+/// `list-integrations`: a tenant's integrations and their states.
+#[derive(Debug)]
+pub struct ListRequest {
+    /// Whose integrations.
+    pub tenant: TenantId,
 }
 
 impl ConnectRequest {
@@ -136,15 +163,7 @@ impl FetchRequest {
                 ));
             }
         };
-        let refresh = match fields.get("refresh") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(refresh)) => Some(*refresh),
-            Some(_) => {
-                return Err(Error::InvalidRequest(
-                    "refresh must be true or false".into(),
-                ));
-            }
-        };
+        let refresh = optional_bool(&fields, "refresh")?;
         let max_age_seconds = match fields.get("maxAgeSeconds") {
             None | Some(Value::Null) => None,
             Some(Value::Number(seconds)) if seconds.as_u64().is_some() => seconds.as_u64(),
@@ -195,6 +214,47 @@ impl UpdateRequest {
             provider,
             changes,
             expected_version_id,
+        })
+    }
+}
+
+impl DisconnectRequest {
+    /// Parses a disconnect-integration body.
+    ///
+    /// # Errors
+    /// `invalid_json`, `invalid_request` (also for `provider` with `allProviders: true`, or an
+    /// `allProviders` or `purge` that is not a boolean), `invalid_tenant_id` or `unknown_provider`.
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let fields = object(body, &["tenantId", "provider", "allProviders", "purge"])?;
+        let tenant = tenant(&fields)?;
+        let all_providers = optional_bool(&fields, "allProviders")?.unwrap_or(false);
+        let target = match (all_providers, fields.contains_key("provider")) {
+            (true, true) => {
+                return Err(Error::InvalidRequest(
+                    "provider and allProviders cannot be used together".into(),
+                ));
+            }
+            (true, false) => Target::AllProviders,
+            (false, _) => Target::One(provider(&fields)?),
+        };
+        let purge = optional_bool(&fields, "purge")?.unwrap_or(false);
+        Ok(DisconnectRequest {
+            tenant,
+            target,
+            purge,
+        })
+    }
+}
+
+impl ListRequest {
+    /// Parses a list-integrations body.
+    ///
+    /// # Errors
+    /// `invalid_json`, `invalid_request` or `invalid_tenant_id`.
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let fields = object(body, &["tenantId"])?;
+        Ok(ListRequest {
+            tenant: tenant(&fields)?,
         })
     }
 }
@@ -265,6 +325,16 @@ fn version_id(fields: &Map<String, Value>, name: &str) -> Result<Option<String>,
             })
         })
         .transpose()
+}
+
+fn optional_bool(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, Error> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(_) => Err(Error::InvalidRequest(format!(
+            "{name} must be true or false"
+        ))),
+    }
 }
 
 fn optional_string<'a>(
@@ -398,6 +468,50 @@ mod tests {
         ] {
             assert_eq!(code(parse(bad)), "invalid_request", "{bad}");
         }
+    }
+
+    #[test]
+    fn disconnect_takes_one_provider_or_all_of_them() {
+        let parse = |body: &str| DisconnectRequest::parse(body.as_bytes());
+        let one = parse(r#"{"tenantId":"a","provider":"vapi"}"#).unwrap();
+        assert!(matches!(one.target, Target::One(p) if p.id == "vapi"));
+        assert!(!one.purge);
+        let all = parse(r#"{"tenantId":"a","allProviders":true,"purge":true}"#).unwrap();
+        assert!(matches!(all.target, Target::AllProviders));
+        assert!(all.purge);
+        for (bad, expected) in [
+            (
+                r#"{"tenantId":"a","provider":"vapi","allProviders":true}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"tenantId":"a","allProviders":"yes"}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"tenantId":"a","provider":"vapi","purge":1}"#,
+                "invalid_request",
+            ),
+            (r#"{"tenantId":"a"}"#, "unknown_provider"),
+            (
+                r#"{"tenantId":"a","allProviders":false}"#,
+                "unknown_provider",
+            ),
+            (r#"{"provider":"vapi"}"#, "invalid_tenant_id"),
+        ] {
+            assert_eq!(code(parse(bad)), expected, "{bad}");
+        }
+        assert_eq!(
+            code(ListRequest::parse(br#"{"tenantId":"a","provider":"vapi"}"#)),
+            "invalid_request"
+        );
+        assert_eq!(
+            ListRequest::parse(br#"{"tenantId":"a"}"#)
+                .unwrap()
+                .tenant
+                .as_str(),
+            "a"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The Secrets Manager adapter: the only module that knows the SDK's operations and error types.
 //!
 //! It offers what the operations need — create, put, read by stage or version, the version map
-//! (with the deletion mark), and the compare-and-swap move of `AWSCURRENT` — and sorts every SDK
-//! failure into a [`StoreError`]. Every call is bounded by the request's [`Deadline`].
+//! (with dates and the deletion mark), the compare-and-swap move of `AWSCURRENT`, scheduled or
+//! immediate deletion and restore — and sorts every SDK failure into a [`StoreError`]. Every call is bounded by the request's [`Deadline`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -102,13 +102,18 @@ impl fmt::Debug for StoredSecret {
     }
 }
 
-/// What DescribeSecret tells of a secret: its labelled versions (`VersionIdsToStages`) and,
-/// when it is scheduled for deletion, when (`DeletedDate`, RFC 3339).
+/// What DescribeSecret tells of a secret (never its value): its labelled versions
+/// (`VersionIdsToStages`), its dates and, when it is scheduled for deletion, when (`DeletedDate`).
+/// Dates are RFC 3339.
 #[derive(Debug, Default)]
 pub struct Versions {
     stages: HashMap<String, Vec<String>>,
-    /// `Some` when the secret is scheduled for deletion: the date AWS gives for it.
+    /// `Some` when the secret is scheduled for deletion: the date it will be deleted.
     pub deletion_date: Option<String>,
+    /// When the secret was created.
+    pub created_date: Option<String>,
+    /// When the secret (its value or metadata) last changed.
+    pub last_changed_date: Option<String>,
 }
 
 impl Versions {
@@ -253,10 +258,44 @@ impl SecretStore {
         let output = deadline.bound(call).await?.map_err(classify)?;
         Ok(Versions {
             stages: output.version_ids_to_stages().cloned().unwrap_or_default(),
-            deletion_date: output
-                .deleted_date()
-                .and_then(|date| date.fmt(DateTimeFormat::DateTime).ok()),
+            deletion_date: output.deleted_date().and_then(rfc3339),
+            created_date: output.created_date().and_then(rfc3339),
+            last_changed_date: output.last_changed_date().and_then(rfc3339),
         })
+    }
+
+    /// DeleteSecret: schedules the deletion after `recovery_days` (7–30), or, with `None`,
+    /// deletes at once with no recovery (ForceDeleteWithoutRecovery). Returns the deletion date.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the secret does not exist; [`StoreError::Refused`] when it
+    /// is already scheduled for deletion (and a recovery window was asked for).
+    pub async fn delete(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+        recovery_days: Option<u8>,
+    ) -> Result<String, StoreError> {
+        let request = self.client.delete_secret().secret_id(name);
+        let request = match recovery_days {
+            Some(days) => request.recovery_window_in_days(i64::from(days)),
+            None => request.force_delete_without_recovery(true),
+        };
+        let output = deadline.bound(request.send()).await?.map_err(classify)?;
+        output
+            .deletion_date()
+            .and_then(rfc3339)
+            .ok_or_else(|| StoreError::Other("DeleteSecret answered without a DeletionDate".into()))
+    }
+
+    /// RestoreSecret: cancels a scheduled deletion; the secret works again with its versions.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the secret does not exist (or was deleted for good).
+    pub async fn restore(&self, deadline: &Deadline, name: &str) -> Result<(), StoreError> {
+        let call = self.client.restore_secret().secret_id(name).send();
+        deadline.bound(call).await?.map_err(classify)?;
+        Ok(())
     }
 
     /// Compare-and-swap: moves `AWSCURRENT` to `to` only if `from` still holds it.
@@ -287,6 +326,11 @@ impl SecretStore {
             })?;
         Ok(())
     }
+}
+
+/// A date as RFC 3339 (UTC), as the API answers dates.
+fn rfc3339(date: &aws_sdk_secretsmanager::primitives::DateTime) -> Option<String> {
+    date.fmt(DateTimeFormat::DateTime).ok()
 }
 
 /// A retry classifier for the Secrets Manager client: LimitExceededException on a write is final.

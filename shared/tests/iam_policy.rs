@@ -14,6 +14,7 @@ use serde_yaml::Value as Yaml;
 use support::*;
 use tenant_keys::Operation;
 use tenant_keys::cache::ReadCache;
+use tenant_keys::ops::DisconnectPolicy;
 
 const TENANT_SCOPE: &str =
     "arn:${AWS::Partition}:secretsmanager:${SecretsRegion}:${AWS::AccountId}:secret:tenant/*";
@@ -36,6 +37,15 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
         .await;
     }
     call(&app, Operation::ConnectIntegration, vapi_connect(&tenant)).await;
+    // A reconnect of a disconnected integration restores it.
+    call(
+        &setup,
+        Operation::DisconnectIntegration,
+        json!({"tenantId": tenant, "provider": "vapi"}),
+    )
+    .await;
+    let restored = call(&app, Operation::ConnectIntegration, vapi_connect(&tenant)).await;
+    assert_eq!(restored.body["restored"], true, "{}", restored.body);
     called.insert(
         "ConnectIntegrationFunction",
         recorder.actions().into_iter().collect(),
@@ -78,6 +88,41 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
     .await;
     called.insert(
         "UpdateKeyFunction",
+        recorder.actions().into_iter().collect(),
+    );
+
+    let (app, recorder) = recording_app(ReadCache::disabled());
+    let app = app.with_disconnect_policy(DisconnectPolicy {
+        recovery_days: 7,
+        allow_purge: true,
+    });
+    let (tenant, _) = connected_tenant(&setup).await;
+    for body in [
+        json!({"tenantId": tenant, "provider": "vapi"}),
+        json!({"tenantId": tenant, "provider": "vapi"}), // already scheduled
+        json!({"tenantId": tenant, "allProviders": true}),
+        json!({"tenantId": tenant, "provider": "vapi", "purge": true}),
+        json!({"tenantId": new_tenant(), "provider": "vapi"}), // never connected
+    ] {
+        call(&app, Operation::DisconnectIntegration, body).await;
+    }
+    called.insert(
+        "DisconnectIntegrationFunction",
+        recorder.actions().into_iter().collect(),
+    );
+
+    let (app, recorder) = recording_app(ReadCache::disabled());
+    let (tenant, _) = connected_tenant(&setup).await;
+    for tenant in [tenant, new_tenant()] {
+        call(
+            &app,
+            Operation::ListIntegrations,
+            json!({"tenantId": tenant}),
+        )
+        .await;
+    }
+    called.insert(
+        "ListIntegrationsFunction",
         recorder.actions().into_iter().collect(),
     );
     called
@@ -180,9 +225,14 @@ async fn each_function_is_granted_exactly_the_secrets_manager_actions_its_code_c
                         !action.contains('*'),
                         "{function}: wildcard action {action}"
                     );
+                    assert!(!action.contains("List"), "{function} may {action}");
                     assert!(
-                        !action.contains("Delete") && !action.contains("List"),
-                        "{function} may {action}"
+                        !action.contains("Delete") || function == "DisconnectIntegrationFunction",
+                        "only disconnect-integration deletes; {function} may {action}"
+                    );
+                    assert!(
+                        !action.contains("Restore") || function == "ConnectIntegrationFunction",
+                        "only connect-integration restores; {function} may {action}"
                     );
                 }
                 if resource == tenant_scope {

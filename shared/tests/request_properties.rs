@@ -29,12 +29,14 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (400, "unknown_provider"),
     (400, "invalid_credentials"),
     (401, "unauthorized"),
+    (403, "purge_disabled"),
     (404, "not_found"),
     (405, "method_not_allowed"),
     (409, "version_conflict"),
     (409, "idempotency_conflict"),
     (409, "secret_unavailable"),
     (413, "payload_too_large"),
+    (429, "too_many_writes"),
     (500, "invalid_stored_value"),
     (500, "internal"),
     (503, "upstream_unavailable"),
@@ -57,6 +59,8 @@ fn app_with_counting_store() -> (App, Vec<Rule>) {
         mock!(Client::create_secret).then_http_response(not_found),
         mock!(Client::put_secret_value).then_http_response(not_found),
         mock!(Client::update_secret_version_stage).then_http_response(not_found),
+        mock!(Client::delete_secret).then_http_response(not_found),
+        mock!(Client::restore_secret).then_http_response(not_found),
     ];
     let client: Client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, &rules);
     let app = App::new(
@@ -100,6 +104,10 @@ fn key() -> impl Strategy<Value = String> {
         Just("view".to_owned()),
         Just("version".to_owned()),
         Just("refresh".to_owned()),
+        Just("maxAgeSeconds".to_owned()),
+        Just("versionId".to_owned()),
+        Just("allProviders".to_owned()),
+        Just("purge".to_owned()),
         Just("expectedVersionId".to_owned()),
         Just("publicApiKey".to_owned()),
         Just("privateApiKey".to_owned()),
@@ -137,7 +145,9 @@ fn operation() -> impl Strategy<Value = Operation> {
     prop_oneof![
         Just(Operation::ConnectIntegration),
         Just(Operation::FetchKey),
-        Just(Operation::UpdateKey)
+        Just(Operation::UpdateKey),
+        Just(Operation::DisconnectIntegration),
+        Just(Operation::ListIntegrations)
     ]
 }
 
@@ -209,8 +219,14 @@ fn signed_requests_never_panic_and_rejected_ones_never_reach_secrets_manager() {
                 };
                 let (status, code) =
                     answer(&runtime, &app, operation, request("POST", &headers, body));
+                // Nothing exists in the fake store: only the (empty) lists of list-integrations
+                // and of an allProviders disconnect can succeed.
+                let lists = matches!(
+                    operation,
+                    Operation::ListIntegrations | Operation::DisconnectIntegration
+                );
                 prop_assert!(
-                    status != 200 && status != 201,
+                    status != 201 && (status != 200 || lists),
                     "nothing exists in the fake store"
                 );
                 if matches!(status, 400 | 401 | 405 | 413) {

@@ -1,0 +1,297 @@
+//! connect-integration: create a tenant's secret, or replace its value (restoring a disconnected
+//! one).
+
+use crate::Error;
+use crate::auth::WebhookId;
+use crate::deadline::Deadline;
+use crate::request::ConnectRequest;
+use crate::store::{STAGE_CURRENT, STAGE_PENDING, SecretStore, StoreError};
+
+use super::{Written, backoff, idempotency_conflict, kept_changing, version_token};
+
+/// The most times connect tries to move `AWSCURRENT` to its version when other writes keep
+/// landing in between. A move writes no version, so this bound only limits time and calls.
+pub const MAX_MOVE_ROUNDS: u32 = 8;
+
+/// Creates or replaces a tenant's credentials for a provider.
+///
+/// CreateSecret (tagged `tenant-id`, `provider`, `managed-by=tenant-keys`); if the secret exists,
+/// the new value is written under the private label and made current (a replace: whatever version
+/// is current is replaced, and a lost move retries the move, not the write). Of concurrent
+/// connects for a new tenant exactly one creates the secret. A retry of a request whose version is
+/// still current answers as the first attempt did (`created` again for the creating request).
+/// A secret scheduled for deletion (disconnected) is restored first (`restored`): its value before
+/// the disconnect becomes the previous version.
+///
+/// # Errors
+/// `idempotency_conflict` when the `webhook-id` was used with other credentials;
+/// `version_conflict` when a retried request's version has been replaced by a newer write since
+/// its first attempt (it is not applied again); `upstream_unavailable` when the name of a purged
+/// secret is not free yet; `too_many_writes`; store failures.
+pub async fn connect(
+    store: &SecretStore,
+    deadline: &Deadline,
+    request: &ConnectRequest,
+    webhook_id: &WebhookId,
+) -> Result<Written, Error> {
+    let name = request.tenant.secret_name(request.provider);
+    let value = request.credentials.to_stored();
+    let token = version_token(webhook_id, &name, "connect");
+    let tags = [
+        ("tenant-id", request.tenant.as_str()),
+        ("provider", request.provider.id),
+        ("managed-by", "tenant-keys"),
+    ];
+    let written = |created, restored| Written {
+        version_id: token.clone(),
+        created,
+        changed: true,
+        restored,
+        credentials: request.credentials.clone(),
+    };
+    match store.create(deadline, &name, &value, &token, &tags).await {
+        Ok(_) => return Ok(written(true, false)),
+        // AWS refuses CreateSecret of a name scheduled for deletion (InvalidRequestException);
+        // moto answers ResourceExistsException.
+        Err(StoreError::AlreadyExists | StoreError::Refused) => {}
+        Err(err) => return Err(err.into()),
+    }
+    let mut restored = false;
+    let put = match store.put_pending(deadline, &name, &value, &token).await {
+        // AWS refuses writes to a secret scheduled for deletion: restore it, then write.
+        Err(StoreError::Refused) => {
+            store.restore(deadline, &name).await?;
+            restored = true;
+            store.put_pending(deadline, &name, &value, &token).await
+        }
+        other => other,
+    };
+    let put = match put {
+        // The name of a purged secret is freed asynchronously: CreateSecret is refused and
+        // the secret is gone. Retrying shortly succeeds.
+        Err(StoreError::NotFound) => {
+            return Err(StoreError::Unavailable(
+                "the secret was deleted and its name is not free yet".into(),
+            )
+            .into());
+        }
+        other => other.map_err(idempotency_conflict)?,
+    };
+    if put.holds(STAGE_CURRENT) {
+        // A retry of a request whose version is current; the creating request finds it alone.
+        let created = store.versions(deadline, &name).await?.is_only(&token);
+        return Ok(written(created, restored));
+    }
+    if !put.holds(STAGE_PENDING) {
+        // The version exists from an earlier attempt and another write has replaced it since.
+        return Err(Error::VersionConflict(
+            "this webhook-id was already applied and a newer write has replaced it since; fetch the credentials"
+                .into(),
+        ));
+    }
+    restored |= make_current(store, deadline, &name, &token).await?;
+    Ok(written(false, restored))
+}
+
+/// Moves `AWSCURRENT` to `token` from whichever version holds it, retrying only the move when
+/// another write lands in between. Returns whether the secret had to be restored (moto accepts
+/// writes to a secret scheduled for deletion, which AWS refuses earlier; and a disconnect may land
+/// while the connect runs: the connect, which answers last, then restores the secret, so the final
+/// state is the one the last answer describes).
+async fn make_current(
+    store: &SecretStore,
+    deadline: &Deadline,
+    name: &str,
+    token: &str,
+) -> Result<bool, Error> {
+    let mut restored = false;
+    for round in 0..MAX_MOVE_ROUNDS {
+        if round > 0 {
+            deadline.pause(backoff(round)).await?;
+        }
+        let mut versions = store.versions(deadline, name).await?;
+        if versions.deletion_date.is_some() {
+            store.restore(deadline, name).await?;
+            restored = true;
+            versions = store.versions(deadline, name).await?;
+        }
+        let current = versions
+            .holding(STAGE_CURRENT)
+            .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?;
+        if current != token {
+            match store.move_current(deadline, name, token, current).await {
+                Ok(()) => {}
+                Err(StoreError::StageMoved) => continue,
+                // AWS refuses the move when a disconnect landed since the describe.
+                Err(StoreError::Refused) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        } // else: our own move landed, its answer was lost
+        if store
+            .versions(deadline, name)
+            .await?
+            .deletion_date
+            .is_some()
+        {
+            store.restore(deadline, name).await?;
+            restored = true;
+        }
+        return Ok(restored);
+    }
+    Err(kept_changing(MAX_MOVE_ROUNDS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::mocks::*;
+    use crate::store::STAGE_PREVIOUS;
+    use aws_sdk_secretsmanager::Client;
+    use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
+    use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::restore_secret::RestoreSecretOutput;
+    use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
+    use aws_smithy_mocks::mock;
+
+    #[tokio::test]
+    async fn server_errors_that_persist_are_upstream_unavailable() {
+        let rule = mock!(Client::create_secret)
+            .sequence()
+            .http_response(|| aws_error(503, "ServiceUnavailable"))
+            .repeatedly()
+            .build();
+        let err = connect(
+            &store(&[&rule]),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "upstream_unavailable");
+    }
+
+    #[tokio::test]
+    async fn losing_the_create_race_replaces_the_value_and_reports_not_created() {
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "ResourceExistsException"));
+        let put = fresh_put();
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("winner"));
+        let cas = mock!(Client::update_secret_version_stage)
+            .match_requests(|req| req.remove_from_version_id() == Some("winner"))
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let written = connect(
+            &store(&[&create, &put, &describe, &cas]),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert!(!written.created);
+        assert!(written.changed);
+        assert_eq!((put.num_calls(), cas.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_replace_whose_move_loses_retries_the_move_not_the_write() {
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "ResourceExistsException"));
+        let put = fresh_put();
+        let describe = mock!(Client::describe_secret)
+            .sequence()
+            .output(|| describe_output("v1"))
+            .output(|| describe_output("v2"))
+            .output(|| describe_output("ours"))
+            .build();
+        let cas = mock!(Client::update_secret_version_stage)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidParameterException"))
+            .output(|| UpdateSecretVersionStageOutput::builder().build())
+            .build();
+        connect(
+            &store(&[&create, &put, &describe, &cas]),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!((put.num_calls(), cas.num_calls()), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn a_retried_connect_after_a_newer_write_is_not_applied_again() {
+        // The version of this webhook-id exists and has since become AWSPREVIOUS: Secrets Manager
+        // ignores the repeated PutSecretValue and answers with the labels the version holds.
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "ResourceExistsException"));
+        let put = mock!(Client::put_secret_value).then_compute_output(|req| {
+            PutSecretValueOutput::builder()
+                .version_id(req.client_request_token().unwrap())
+                .version_stages(STAGE_PREVIOUS)
+                .build()
+        });
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let err = connect(
+            &store(&[&create, &put, &cas]),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!(cas.num_calls(), 0, "AWSCURRENT never moves back");
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_restores_a_disconnected_secret_then_writes() {
+        // AWS: CreateSecret and PutSecretValue of a secret scheduled for deletion are refused
+        // (InvalidRequestException) until RestoreSecret.
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let refused_put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidRequestException"))
+            .build();
+        let put = fresh_put();
+        let restore =
+            mock!(Client::restore_secret).then_output(|| RestoreSecretOutput::builder().build());
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("old"));
+        let cas = mock!(Client::update_secret_version_stage)
+            .match_requests(|req| req.remove_from_version_id() == Some("old"))
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let written = connect(
+            &store(&[&create, &refused_put, &put, &restore, &describe, &cas]),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert!(written.restored && !written.created && written.changed);
+        assert_eq!(restore.num_calls(), 1);
+        assert_eq!((put.num_calls(), cas.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn winning_the_create_reports_created() {
+        let create = mock!(Client::create_secret).then_compute_output(|req| {
+            assert_eq!(req.tags().len(), 3);
+            CreateSecretOutput::builder()
+                .version_id(req.client_request_token().unwrap())
+                .build()
+        });
+        let written = connect(
+            &store(&[&create]),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert!(written.created);
+    }
+}

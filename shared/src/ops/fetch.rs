@@ -1,0 +1,238 @@
+//! fetch-key: read a tenant's credentials, fresh or through the container's cache.
+
+use std::time::Duration;
+
+use crate::Error;
+use crate::cache::{Lookup, ReadCache};
+use crate::credentials::{Credentials, View};
+use crate::deadline::Deadline;
+use crate::request::{FetchRequest, VersionChoice};
+use crate::store::{
+    STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError, StoredSecret,
+};
+
+/// What a read found.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The version read.
+    pub version_id: String,
+    /// Its credentials.
+    pub credentials: Credentials,
+}
+
+/// Reads a tenant's credentials: the current or previous version, or one by id.
+///
+/// Freshness: a value is served from the container's cache only if it is younger than the
+/// request's `max_age` (default: the cache's TTL for the public view, zero — a fresh read — for
+/// the others); an older entry is revalidated with DescribeSecret.
+///
+/// # Errors
+/// `not_found` when never connected, scheduled for deletion (with its date), or there is no
+/// such version; `invalid_stored_value` when the stored text is not the provider's JSON object;
+/// store failures. None is cached.
+pub async fn fetch(
+    store: &SecretStore,
+    cache: &ReadCache,
+    deadline: &Deadline,
+    request: &FetchRequest,
+) -> Result<Fetched, Error> {
+    let name = request.tenant.secret_name(request.provider);
+    let selector = match &request.version {
+        VersionChoice::Current => Selector::Stage(STAGE_CURRENT),
+        VersionChoice::Previous => Selector::Stage(STAGE_PREVIOUS),
+        VersionChoice::Id(id) => Selector::Version(id),
+    };
+    let max_age = request.max_age.unwrap_or(match request.view {
+        View::Public => cache.ttl(),
+        View::Full | View::Masked => Duration::ZERO,
+    });
+    if let Some(cached) =
+        servable_from_cache(store, cache, deadline, &name, selector, max_age).await?
+    {
+        return fetched(request, &cached);
+    }
+    let stored = match store.get(deadline, &name, selector).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            cache.forget(&name, selector);
+            return Err(read_failure(store, deadline, &name, &request.version, err).await);
+        }
+    };
+    let answer = fetched(request, &stored)?;
+    cache.store(&name, selector, &stored);
+    Ok(answer)
+}
+
+/// The cached value of a read if it may be served: younger than `max_age`, or older but
+/// revalidated with DescribeSecret (which reads no value): the secret is not scheduled for
+/// deletion and, for a stage, the same version still holds it (a version's value never changes).
+async fn servable_from_cache(
+    store: &SecretStore,
+    cache: &ReadCache,
+    deadline: &Deadline,
+    name: &str,
+    selector: Selector<'_>,
+    max_age: Duration,
+) -> Result<Option<StoredSecret>, Error> {
+    match cache.lookup(name, selector, max_age) {
+        Lookup::Miss => Ok(None),
+        Lookup::Fresh(cached) => Ok(Some(cached)),
+        Lookup::Stale(cached) => {
+            let versions = store.versions(deadline, name).await.map_err(|err| {
+                cache.forget(name, selector);
+                Error::from(err)
+            })?;
+            if let Some(deletion_date) = versions.deletion_date {
+                cache.forget(name, selector);
+                return Err(Error::ScheduledForDeletion { deletion_date });
+            }
+            let unchanged = match selector {
+                Selector::Stage(stage) => {
+                    versions.holding(stage) == Some(cached.version_id.as_str())
+                }
+                Selector::Version(_) => true,
+            };
+            if unchanged {
+                cache.store(name, selector, &cached);
+                Ok(Some(cached))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The error a failed read answers. Secrets Manager refuses reads of a secret scheduled for
+/// deletion; DescribeSecret (which still answers) says since when.
+async fn read_failure(
+    store: &SecretStore,
+    deadline: &Deadline,
+    name: &str,
+    version: &VersionChoice,
+    err: StoreError,
+) -> Error {
+    match (err, version) {
+        (StoreError::Refused, _) => match store.versions(deadline, name).await {
+            Ok(versions) => match versions.deletion_date {
+                Some(deletion_date) => Error::ScheduledForDeletion { deletion_date },
+                None => StoreError::Refused.into(),
+            },
+            Err(err) => err.into(),
+        },
+        (StoreError::NotFound, VersionChoice::Previous) => {
+            Error::NotFound("no previous version of these credentials exists".into())
+        }
+        (StoreError::NotFound, VersionChoice::Id(_)) => {
+            Error::NotFound("these credentials have no version with this versionId".into())
+        }
+        (err, _) => err.into(),
+    }
+}
+
+fn fetched(request: &FetchRequest, stored: &StoredSecret) -> Result<Fetched, Error> {
+    Ok(Fetched {
+        credentials: Credentials::from_stored(request.provider, &stored.value)?,
+        version_id: stored.version_id.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::mocks::*;
+    use aws_sdk_secretsmanager::Client;
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_sdk_secretsmanager::primitives::DateTime;
+    use aws_smithy_mocks::mock;
+
+    #[tokio::test]
+    async fn throttling_that_outlasts_the_retries_is_upstream_unavailable() {
+        let throttled = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "ThrottlingException"))
+            .repeatedly()
+            .build();
+        let err = fetch(
+            &store(&[&throttled]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "upstream_unavailable");
+        assert_eq!(
+            throttled.num_calls(),
+            3,
+            "the SDK retries a bounded number of times"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_throttling_burst_is_absorbed_by_the_retries() {
+        let rule = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "ThrottlingException"))
+            .http_response(|| aws_error(500, "InternalServiceError"))
+            .output(|| {
+                GetSecretValueOutput::builder()
+                    .version_id("v1")
+                    .secret_string(STORED)
+                    .build()
+            })
+            .build();
+        let fetched = fetch(
+            &store(&[&rule]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(fetched.version_id, "v1");
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_internal_and_names_no_value() {
+        let rule = mock!(Client::get_secret_value)
+            .then_http_response(|| aws_error(400, "AccessDeniedException"));
+        let err = fetch(
+            &store(&[&rule]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "internal");
+        assert_eq!(err.detail(), "internal error");
+    }
+
+    #[tokio::test]
+    async fn a_read_of_a_secret_scheduled_for_deletion_is_not_found_with_its_date() {
+        // AWS: GetSecretValue of a secret scheduled for deletion is InvalidRequestException, while
+        // DescribeSecret still answers, with DeletedDate.
+        let get = mock!(Client::get_secret_value)
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let describe = mock!(Client::describe_secret).then_output(|| {
+            DescribeSecretOutput::builder()
+                .version_ids_to_stages("v1", vec![STAGE_CURRENT.to_owned()])
+                .deleted_date(DateTime::from_secs(1_800_000_000))
+                .build()
+        });
+        let err = fetch(
+            &store(&[&get, &describe]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        assert!(
+            matches!(&err, Error::ScheduledForDeletion { deletion_date } if deletion_date == "2027-01-15T08:00:00Z"),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The operations, one module each, written against [`SecretStore`]: [`connect`], [`fetch`],
+//! [`update`], [`disconnect`] and [`list`].
+//!
+//! One write path: every write that replaces a value (connect on an existing secret, update)
+//! writes the new version under a private label ([`crate::store::STAGE_PENDING`]) and then moves
+//! `AWSCURRENT` to it with a compare-and-swap, so the labels are right on AWS and on moto alike and
+//! a version becomes current in one atomic step.
+//!
+//! Idempotency: every write's `ClientRequestToken` (which becomes the version id) is derived from
+//! the request's `webhook-id`, the secret name and the version it builds on, so a retried request
+//! repeats the same write and Secrets Manager ignores it; the same `webhook-id` with another value
+//! is refused (`idempotency_conflict`). When a compare-and-swap fails because the label moved, the
+//! new holder is checked: if it is this request's own version (a lost answer, or a concurrent
+//! duplicate of the request), the write succeeded.
+//!
+//! [`SecretStore`]: crate::store::SecretStore
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::auth::WebhookId;
+use crate::credentials::Credentials;
+use crate::store::StoreError;
+
+pub mod connect;
+pub mod disconnect;
+pub mod fetch;
+pub mod list;
+pub mod update;
+
+pub use connect::connect;
+pub use disconnect::{DisconnectPolicy, Disconnected, disconnect};
+pub use fetch::{Fetched, fetch};
+pub use list::{Integration, list};
+pub use update::update;
+
+/// Upper bound of the random pause before the second round; it doubles each round after.
+const UPDATE_BACKOFF_BASE: Duration = Duration::from_millis(40);
+
+/// What a write did.
+#[derive(Debug)]
+pub struct Written {
+    /// The version that holds the request's credentials.
+    pub version_id: String,
+    /// Whether the secret was created by this request (connect only).
+    pub created: bool,
+    /// Whether a version was written (false: an update that changed nothing).
+    pub changed: bool,
+    /// Whether a disconnected secret was restored by this request (connect only).
+    pub restored: bool,
+    /// The credentials now stored.
+    pub credentials: Credentials,
+}
+
+/// The `ClientRequestToken` of a write: 64 hex characters of SHA-256 over the secret name, the
+/// version the write builds on and the `webhook-id`.
+pub fn version_token(webhook_id: &WebhookId, secret_name: &str, base: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"tenant-keys/v1\n")
+        .chain_update(secret_name.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(base.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(webhook_id.as_str().as_bytes())
+        .finalize();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A write whose token already holds another value: the `webhook-id` was reused.
+pub(crate) fn idempotency_conflict(err: StoreError) -> Error {
+    match err {
+        StoreError::AlreadyExists => Error::IdempotencyConflict,
+        other => other.into(),
+    }
+}
+
+pub(crate) fn kept_changing(rounds: u32) -> Error {
+    Error::VersionConflict(format!(
+        "the credentials kept changing concurrently ({rounds} rounds); fetch them and retry"
+    ))
+}
+
+/// A random pause in `[0, base * 2^(attempt-1))`, capped at one second ("full jitter").
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let ceiling = UPDATE_BACKOFF_BASE
+        .saturating_mul(1 << (attempt - 1).min(5))
+        .min(Duration::from_secs(1));
+    ceiling.mul_f64(rand::random::<f64>())
+}
+
+#[cfg(test)]
+pub(crate) mod mocks;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_tokens_are_deterministic_64_hex_chars_and_depend_on_every_input() {
+        let id = WebhookId::new_for_tests("msg_1");
+        let token = version_token(&id, "tenant/a/vapi", "connect");
+        assert_eq!(token.len(), 64);
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(token, version_token(&id, "tenant/a/vapi", "connect"));
+        assert_ne!(token, version_token(&id, "tenant/b/vapi", "connect"));
+        assert_ne!(token, version_token(&id, "tenant/a/vapi", "v1"));
+        assert_ne!(
+            token,
+            version_token(
+                &WebhookId::new_for_tests("msg_2"),
+                "tenant/a/vapi",
+                "connect"
+            )
+        );
+    }
+
+    #[test]
+    fn backoff_stays_under_its_ceiling() {
+        for round in 1..update::MAX_WRITE_ROUNDS {
+            assert!(backoff(round) <= Duration::from_secs(1));
+        }
+        assert!(backoff(1) < UPDATE_BACKOFF_BASE);
+    }
+}

@@ -1,0 +1,312 @@
+//! update-key: merge fields into a tenant's credentials, by compare-and-swap.
+
+use crate::Error;
+use crate::auth::WebhookId;
+use crate::credentials::Credentials;
+use crate::deadline::Deadline;
+use crate::request::UpdateRequest;
+use crate::store::{STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError};
+
+use super::{Written, backoff, idempotency_conflict, kept_changing, version_token};
+
+/// The most compare-and-swap rounds one request takes. A round that loses has written one
+/// version, so one update writes at most this many versions (AWS refuses writes to a secret once
+/// about 100 of its versions are younger than 24 h).
+pub const MAX_WRITE_ROUNDS: u32 = 3;
+
+/// Merges some fields into the current credentials and makes the result the new current version.
+///
+/// Each round reads the current version (and, alongside, the version map that tells a retry of
+/// this very request). If the merged value equals the current one, nothing is written
+/// (`changed: false`). Otherwise it writes the merged value under a private label and then moves
+/// `AWSCURRENT` to it only if the version read is still current (compare-and-swap). A failed swap
+/// whose label moved to this request's own version succeeded (a lost answer, or a concurrent
+/// duplicate of the request). With `expectedVersionId`, a lost swap is `version_conflict`;
+/// without it, the round is retried (with jitter) on the newer value, up to [`MAX_WRITE_ROUNDS`].
+///
+/// # Errors
+/// `not_found` when never connected or scheduled for deletion; `version_conflict`;
+/// `idempotency_conflict` when the `webhook-id` was used with other credentials;
+/// `too_many_writes`; `invalid_stored_value`; store failures.
+pub async fn update(
+    store: &SecretStore,
+    deadline: &Deadline,
+    request: &UpdateRequest,
+    webhook_id: &WebhookId,
+) -> Result<Written, Error> {
+    let name = request.tenant.secret_name(request.provider);
+    for round in 0..MAX_WRITE_ROUNDS {
+        if round > 0 {
+            deadline.pause(backoff(round)).await?;
+        }
+        // The version map (for the retry check) and the current value, read side by side.
+        let (versions, current) = tokio::join!(
+            store.versions(deadline, &name),
+            store.get(deadline, &name, Selector::Stage(STAGE_CURRENT))
+        );
+        let versions = versions?;
+        if let Some(deletion_date) = versions.deletion_date {
+            return Err(Error::ScheduledForDeletion { deletion_date });
+        }
+        let current = current?;
+        let current_id = versions
+            .holding(STAGE_CURRENT)
+            .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?
+            .to_owned();
+        if current.version_id != current_id {
+            continue; // a write landed between the two reads: start the round again
+        }
+        let mut credentials = Credentials::from_stored(request.provider, &current.value)?;
+        let answer = |version_id: String, changed: bool, credentials: Credentials| Written {
+            version_id,
+            created: false,
+            changed,
+            restored: false,
+            credentials,
+        };
+
+        // A retry of a request that already won: its version is current, built on the previous.
+        let is_retry_of_last_write = versions
+            .holding(STAGE_PREVIOUS)
+            .is_some_and(|previous| current_id == version_token(webhook_id, &name, previous));
+        if is_retry_of_last_write {
+            return if credentials.contains(&request.changes) {
+                Ok(answer(current_id, true, credentials))
+            } else {
+                Err(Error::IdempotencyConflict)
+            };
+        }
+        if request
+            .expected_version_id
+            .as_ref()
+            .is_some_and(|expected| *expected != current_id)
+        {
+            return Err(stale_expected_version());
+        }
+        if credentials.contains(&request.changes) {
+            return Ok(answer(current_id, false, credentials));
+        }
+
+        credentials.merge(&request.changes);
+        let token = version_token(webhook_id, &name, &current_id);
+        store
+            .put_pending(deadline, &name, &credentials.to_stored(), &token)
+            .await
+            .map_err(idempotency_conflict)?;
+        match store
+            .move_current(deadline, &name, &token, &current_id)
+            .await
+        {
+            Ok(()) => return Ok(answer(token, true, credentials)),
+            Err(StoreError::StageMoved) => {
+                let now = store.versions(deadline, &name).await?;
+                if now.holding(STAGE_CURRENT) == Some(token.as_str()) {
+                    return Ok(answer(token, true, credentials));
+                }
+                if request.expected_version_id.is_some() {
+                    return Err(stale_expected_version());
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(kept_changing(MAX_WRITE_ROUNDS))
+}
+
+fn stale_expected_version() -> Error {
+    Error::VersionConflict(
+        "expectedVersionId is no longer the current version; fetch the credentials and retry"
+            .into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::View;
+    use crate::ops::mocks::*;
+    use aws_sdk_secretsmanager::Client;
+    use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
+    use aws_smithy_mocks::mock;
+
+    #[tokio::test]
+    async fn a_lost_compare_and_swap_with_expected_version_is_a_conflict_and_leaves_current_alone()
+    {
+        let (describe, get) = current_is("v1");
+        let put = fresh_put();
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_http_response(|| aws_error(400, "InvalidParameterException"));
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(Some("v1")),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!(cas.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_compare_and_swap_that_landed_with_its_answer_lost_is_a_success() {
+        // The swap succeeds but its answer is lost; the SDK's retry then fails with
+        // InvalidParameterException because the label has moved — to this request's own version.
+        let webhook_id = WebhookId::new_for_tests("m1");
+        let ours = version_token(&webhook_id, NAME, "v1");
+        let get = current_is("v1").1;
+        let describe = mock!(Client::describe_secret)
+            .sequence()
+            .output(|| describe_output("v1"))
+            .output(move || describe_output(&ours))
+            .build();
+        let put = fresh_put();
+        let cas = mock!(Client::update_secret_version_stage)
+            .sequence()
+            .http_response(|| aws_error(500, "InternalServiceError"))
+            .http_response(|| aws_error(400, "InvalidParameterException"))
+            .build();
+        let written = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(Some("v1")),
+            &webhook_id,
+        )
+        .await
+        .unwrap();
+        assert!(written.changed);
+        assert_eq!(written.version_id, version_token(&webhook_id, NAME, "v1"));
+        assert_eq!((put.num_calls(), cas.num_calls()), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn a_lost_compare_and_swap_without_expected_version_is_retried_on_the_new_value() {
+        let (describe, get) = current_is("v1");
+        let put = fresh_put();
+        let cas = mock!(Client::update_secret_version_stage)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidParameterException"))
+            .output(|| UpdateSecretVersionStageOutput::builder().build())
+            .build();
+        let written = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(cas.num_calls(), 2);
+        assert_eq!(
+            describe.num_calls(),
+            3,
+            "after the lost swap: who holds the label, then the second round's read"
+        );
+        assert_eq!(
+            written.credentials.view(View::Full)["publicApiKey"],
+            "pub-1234567890abcd"
+        );
+    }
+
+    #[tokio::test]
+    async fn contention_writes_at_most_max_write_rounds_versions() {
+        let (describe, get) = current_is("v1");
+        let put = fresh_put();
+        let cas = mock!(Client::update_secret_version_stage)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidParameterException"))
+            .repeatedly()
+            .build();
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!(put.num_calls() as u32, MAX_WRITE_ROUNDS);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_changes_nothing_writes_nothing() {
+        let (describe, get) = current_is("v1");
+        let put = fresh_put();
+        let written = update(
+            &store(&[&describe, &get, &put]),
+            &deadline(),
+            &update_request_of("priv-0987654321wxyz", None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert!(!written.changed);
+        assert_eq!(written.version_id, "v1");
+        assert_eq!(put.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_version_quota_is_too_many_writes_at_once_and_nothing_moves() {
+        let (describe, get) = current_is("v1");
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "LimitExceededException"))
+            .repeatedly()
+            .build();
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.code(), err.status().as_u16()),
+            ("too_many_writes", 429)
+        );
+        assert_eq!(put.num_calls(), 1, "LimitExceededException is not retried");
+        assert_eq!(cas.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stale_expected_version_is_refused_before_any_write() {
+        let (describe, get) = current_is("v2");
+        let put = fresh_put();
+        let err = update(
+            &store(&[&describe, &get, &put]),
+            &deadline(),
+            &update_request(Some("v1")),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!(put.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_during_update_never_moves_the_current_version() {
+        let (describe, get) = current_is("v1");
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_response(|| aws_error(500, "InternalServiceError"))
+            .repeatedly()
+            .build();
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "upstream_unavailable");
+        assert_eq!(cas.num_calls(), 0);
+    }
+}
