@@ -1,6 +1,7 @@
 /**
- * `createTenantKeys`: the typed calls to connect-integration, fetch-key and update-key, each signed,
- * sent, retried when that is safe, and turned into a result or a `TenantKeysError`.
+ * `createTenantKeys`: the typed calls to connect-integration, fetch-key, update-key,
+ * disconnect-integration and list-integrations, each signed, sent, retried when that is safe, and
+ * turned into a result or a `TenantKeysError`.
  */
 import { TenantKeysError, errorFromAnswer, isRetryable } from "./errors.js";
 import type { Credentials, KeyVersion, Provider, View, ViewedCredentials } from "./providers.js";
@@ -93,6 +94,8 @@ export interface WriteResult<P extends Provider> {
   created: boolean;
   /** Whether a version was written; `false` for an update whose values were already stored. */
   changed: boolean;
+  /** Whether a disconnected integration was restored by this connect. */
+  restored: boolean;
   /** The stored credentials, masked (`****` and at most the last 4 characters). */
   credentials: Credentials<P>;
 }
@@ -105,7 +108,60 @@ export interface FetchResult<P extends Provider, V extends View> {
   credentials: ViewedCredentials<P, V>;
 }
 
-/** The three operations of a tenant-keys stack. */
+/** The body of disconnect-integration for one provider. */
+export interface DisconnectRequest<P extends Provider> {
+  tenantId: string;
+  provider: P;
+  /** Delete at once with no recovery; only where the stack's `AllowPurge` is true, else `purge_disabled`. */
+  purge?: boolean;
+}
+
+/** The body of disconnect-integration for every provider the tenant has (offboarding). */
+export interface OffboardRequest {
+  tenantId: string;
+  allProviders: true;
+  /** Delete at once with no recovery; only where the stack's `AllowPurge` is true, else `purge_disabled`. */
+  purge?: boolean;
+}
+
+/** One integration taken out of reach. */
+export interface Disconnected<P extends Provider = Provider> {
+  provider: P;
+  /** When Secrets Manager deletes the secret (RFC 3339); until then a reconnect restores it. */
+  deletionDate: string;
+  /** Whether it was deleted at once, with no recovery. */
+  purged: boolean;
+}
+
+/** The answer of disconnect-integration for one provider. */
+export interface DisconnectResult<P extends Provider> extends Disconnected<P> {
+  tenantId: string;
+}
+
+/** The answer of disconnect-integration with `allProviders` (empty for a tenant with none). */
+export interface OffboardResult {
+  tenantId: string;
+  integrations: Disconnected[];
+}
+
+/** One of a tenant's integrations, as list-integrations describes it (never a value). */
+export interface Integration {
+  provider: Provider;
+  status: "connected" | "disconnected";
+  versionId: string | null;
+  createdDate: string | null;
+  lastChangedDate: string | null;
+  /** Only when disconnected: when the secret is deleted (RFC 3339). */
+  deletionDate?: string;
+}
+
+/** The answer of list-integrations. */
+export interface ListResult {
+  tenantId: string;
+  integrations: Integration[];
+}
+
+/** The operations of a tenant-keys stack. */
 export interface TenantKeys {
   /** Stores a tenant's credentials for a provider: creates the secret or replaces its value. */
   connectIntegration<P extends Provider>(
@@ -122,6 +178,17 @@ export interface TenantKeys {
     request: UpdateRequest<P>,
     options?: CallOptions,
   ): Promise<WriteResult<P>>;
+  /**
+   * Takes a tenant's credentials for one provider out of reach (deleted after the stack's recovery
+   * window; a reconnect restores them until then), or, with `allProviders`, every provider's.
+   */
+  disconnectIntegration<P extends Provider>(
+    request: DisconnectRequest<P>,
+    options?: CallOptions,
+  ): Promise<DisconnectResult<P>>;
+  disconnectIntegration(request: OffboardRequest, options?: CallOptions): Promise<OffboardResult>;
+  /** Which providers a tenant has connected or disconnected, with dates; never a value. */
+  listIntegrations(request: { tenantId: string }, options?: CallOptions): Promise<ListResult>;
 }
 
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -130,6 +197,8 @@ const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
 /** The first backoff step without `Retry-After`; doubled per attempt, with full jitter. */
 const BACKOFF_BASE_MS = 250;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,256}$/;
+/** The longest wait or timeout the options accept, in ms (10 minutes). */
+const MAX_MS = 600_000;
 
 /**
  * A client for one stack. Create it once per module (e.g. in `convex/lib/tenantKeys.ts`) from the
@@ -145,9 +214,20 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     throw new TypeError("maxAttempts must be an integer from 1 to 10");
   }
   const maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
+  if (!isIntegerIn(maxRetryDelayMs, 0, MAX_MS)) {
+    throw new TypeError(`maxRetryDelayMs must be an integer from 0 to ${MAX_MS}`);
+  }
   const attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+  if (!isIntegerIn(attemptTimeoutMs, 1, MAX_MS)) {
+    throw new TypeError(`attemptTimeoutMs must be an integer from 1 to ${MAX_MS}`);
+  }
 
-  async function call(fn: string, body: object, callOptions: CallOptions = {}): Promise<unknown> {
+  async function call(
+    fn: string,
+    body: object,
+    callOptions: CallOptions,
+    isAnswer: (answer: unknown) => boolean,
+  ): Promise<unknown> {
     const { idempotencyKey, signal } = callOptions;
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new TypeError("idempotencyKey must be 1-256 visible ASCII characters");
@@ -156,7 +236,7 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     const text = JSON.stringify(body);
     const url = `${baseUrl}/${fn}`;
     for (let attempt = 1; ; attempt++) {
-      const outcome = await attemptOnce(url, text, webhookId, signal);
+      const outcome = await attemptOnce(url, text, webhookId, signal, isAnswer);
       if (outcome.ok) return outcome.answer;
       if (!isRetryable(outcome.error) || attempt >= maxAttempts) throw outcome.error;
       // A server that asks for a longer wait than this client would make is not retried early.
@@ -178,6 +258,7 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     text: string,
     webhookId: string,
     signal: AbortSignal | undefined,
+    isAnswer: (answer: unknown) => boolean,
   ): Promise<Outcome> {
     throwIfAborted(signal);
     const attempt = new AbortController();
@@ -222,14 +303,34 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     }
   }
 
+  // The answers' shapes are the API contract's; each check has tested the part every answer of
+  // the operation has.
   return {
-    // The answers' shapes are the API contract's; `isAnswer` has checked the part every one has.
-    connectIntegration: (request, callOptions) =>
-      call("connect-integration", request, callOptions) as Promise<never>,
-    fetchKey: (request, callOptions) => call("fetch-key", request, callOptions) as Promise<never>,
-    updateKey: (request, callOptions) =>
-      call("update-key", request, callOptions) as Promise<never>,
+    connectIntegration: (request, callOptions = {}) =>
+      call("connect-integration", request, callOptions, hasCredentials) as Promise<never>,
+    fetchKey: (request, callOptions = {}) => {
+      const { maxAgeSeconds } = request as { maxAgeSeconds?: unknown };
+      if (maxAgeSeconds !== undefined && !isIntegerIn(maxAgeSeconds, 0, Number.MAX_SAFE_INTEGER)) {
+        throw new TypeError("maxAgeSeconds must be an integer of 0 or more");
+      }
+      return call("fetch-key", request, callOptions, hasCredentials) as Promise<never>;
+    },
+    updateKey: (request, callOptions = {}) =>
+      call("update-key", request, callOptions, hasCredentials) as Promise<never>,
+    disconnectIntegration: ((
+      request: DisconnectRequest<Provider> | OffboardRequest,
+      callOptions: CallOptions = {},
+    ) => {
+      const check = "allProviders" in request ? hasIntegrations : hasDeletionDate;
+      return call("disconnect-integration", request, callOptions, check);
+    }) as TenantKeys["disconnectIntegration"],
+    listIntegrations: (request, callOptions = {}) =>
+      call("list-integrations", request, callOptions, hasIntegrations) as Promise<never>,
   };
+}
+
+function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
 }
 
 /** One attempt's result: the answer, or the error and how long the server asked to wait. */
@@ -259,11 +360,23 @@ async function readJson(response: Response): Promise<unknown> {
   }
 }
 
-/** Whether a 2xx body has what every answer of the API has. */
-function isAnswer(body: unknown): body is { versionId: string; credentials: object } {
+/** Whether a 2xx body has what every answer of connect, fetch and update has. */
+function hasCredentials(body: unknown): boolean {
   if (typeof body !== "object" || body === null) return false;
   const { versionId, credentials } = body as Record<string, unknown>;
   return typeof versionId === "string" && typeof credentials === "object" && credentials !== null;
+}
+
+/** Whether a 2xx body is disconnect-integration's answer for one provider. */
+function hasDeletionDate(body: unknown): boolean {
+  if (typeof body !== "object" || body === null) return false;
+  return typeof (body as Record<string, unknown>).deletionDate === "string";
+}
+
+/** Whether a 2xx body is a list of integrations (list-integrations, offboarding). */
+function hasIntegrations(body: unknown): boolean {
+  if (typeof body !== "object" || body === null) return false;
+  return Array.isArray((body as Record<string, unknown>).integrations);
 }
 
 /** `Retry-After` in ms when it is a number of seconds (the functions send `2`, or `3600`). */

@@ -16,6 +16,7 @@ const API_ERROR_CODES = [
   "method_not_allowed",
   "version_conflict",
   "idempotency_conflict",
+  "purge_disabled",
   "secret_unavailable",
   "too_many_writes",
   "payload_too_large",
@@ -30,9 +31,14 @@ export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 /**
  * A code of the API, or one of the client's own: `network_error` (no HTTP answer after every
  * attempt; `status` is 0) and `unexpected_response` (an answer that is not the API's JSON, e.g. an
- * API Gateway error page).
+ * API Gateway error page). A code this client does not know yet (from a newer stack) is kept as
+ * its string.
  */
-export type TenantKeysErrorCode = ApiErrorCode | "network_error" | "unexpected_response";
+export type TenantKeysErrorCode =
+  | ApiErrorCode
+  | "network_error"
+  | "unexpected_response"
+  | (string & Record<never, never>);
 
 /** A failed call: the API's problem details, or why no usable answer came. */
 export class TenantKeysError extends Error {
@@ -81,8 +87,6 @@ export function isRetryable(error: TenantKeysError): boolean {
   );
 }
 
-const API_CODES: ReadonlySet<string> = new Set(API_ERROR_CODES);
-
 /**
  * The error for a non-2xx answer. A body in the API's problem format gives its fields; anything
  * else (an API Gateway or proxy error) becomes `unexpected_response`, and its text is not kept.
@@ -91,7 +95,7 @@ export function errorFromAnswer(status: number, body: unknown): TenantKeysError 
   if (isProblem(body)) {
     return new TenantKeysError({
       status,
-      code: body.code as ApiErrorCode,
+      code: body.code,
       title: body.title,
       detail: body.detail,
       deletionDate: typeof body.deletionDate === "string" ? body.deletionDate : undefined,
@@ -112,7 +116,7 @@ function isProblem(
   const { code, title, detail } = body as Record<string, unknown>;
   return (
     typeof code === "string" &&
-    API_CODES.has(code) &&
+    /^[a-z][a-z0-9_]{0,63}$/.test(code) &&
     typeof title === "string" &&
     typeof detail === "string"
   );

@@ -13,11 +13,20 @@ export { createTenantKeys } from "./client.js";
 export type {
   CallOptions,
   ConnectRequest,
+  DisconnectRequest,
+  DisconnectResult,
+  Disconnected,
   FetchRequest,
   FetchResult,
+  Freshness,
+  Integration,
+  ListResult,
+  OffboardRequest,
+  OffboardResult,
   TenantKeys,
   TenantKeysOptions,
   UpdateRequest,
+  VersionSelector,
   WriteResult,
 } from "./client.js";
 export { TenantKeysError } from "./errors.js";

@@ -141,3 +141,38 @@ test("a not_found of disconnected credentials carries its deletionDate", async (
     (err: unknown) => err instanceof TenantKeysError && err.deletionDate === "2026-12-07T10:00:00Z",
   );
 });
+
+test("numeric options are validated like maxAttempts", () => {
+  const base = { baseUrl: "https://tenant-keys.example", signingSecret };
+  for (const bad of [
+    { maxRetryDelayMs: -1 },
+    { maxRetryDelayMs: 1.5 },
+    { maxRetryDelayMs: Number.NaN },
+    { attemptTimeoutMs: 0 },
+    { attemptTimeoutMs: 10_000_000 },
+    { maxAttempts: 0 },
+  ]) {
+    assert.throws(() => createTenantKeys({ ...base, ...bad }), TypeError, JSON.stringify(bad));
+  }
+  const client = createTenantKeys(base);
+  assert.throws(
+    () => client.fetchKey({ tenantId: "org_1", provider: "vapi", maxAgeSeconds: -5 }),
+    TypeError,
+  );
+});
+
+test("an error code from a newer stack is kept as its string", async () => {
+  const client = createTenantKeys({
+    baseUrl: "https://tenant-keys.example",
+    signingSecret,
+    fetch: async () =>
+      new Response(
+        JSON.stringify({ title: "Brand new", detail: "d", code: "brand_new_code", status: 422 }),
+        { status: 422 },
+      ),
+  });
+  await assert.rejects(
+    client.fetchKey({ tenantId: "org_1", provider: "vapi" }),
+    (err: unknown) => err instanceof TenantKeysError && err.code === "brand_new_code" && err.status === 422,
+  );
+});

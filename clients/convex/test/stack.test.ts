@@ -1,6 +1,6 @@
-// The client against the real local stack: moto's Secrets Manager and the three release binaries
+// The client against the real local stack: moto's Secrets Manager and the five release binaries
 // behind the Lambda Runtime API emulator, started by `cargo test -p tenant-keys-e2e --test
-// convex_client` (which `./scripts/test` runs). Without that stack these tests fail, never skip.
+// convex` (which `./scripts/test` runs). Without that stack these tests fail, never skip.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
@@ -20,7 +20,7 @@ function required(name: string): string {
   if (!value) {
     throw new Error(
       `${name} is not set: these tests need the local stack; run ./scripts/test, or ` +
-        "cargo test -p tenant-keys-e2e --test convex_client with a moto server",
+        "cargo test -p tenant-keys-e2e --test convex with a moto server",
     );
   }
   return value;
@@ -179,6 +179,74 @@ describe("round trips", () => {
     const written = await whsecClient.connectIntegration({ tenantId, provider: "openai", credentials });
     const read = await client.fetchKey({ tenantId, provider: "openai" });
     assert.equal(read.versionId, written.versionId);
+  });
+});
+
+describe("lifecycle", () => {
+  test("disconnect, not_found with deletionDate, list, reconnect restores, offboard", async () => {
+    const tenantId = tenant();
+    const first = { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") };
+    await client.connectIntegration({ tenantId, provider: "vapi", credentials: first });
+    await client.connectIntegration({
+      tenantId,
+      provider: "openai",
+      credentials: { apiKey: secretValue("sk-openai") },
+    });
+
+    const gone = await client.disconnectIntegration({ tenantId, provider: "vapi" });
+    assert.equal(gone.provider, "vapi");
+    assert.equal(gone.purged, false);
+    assert.ok(Date.parse(gone.deletionDate) > Date.now());
+    const again = await client.disconnectIntegration({ tenantId, provider: "vapi" });
+    assert.equal(again.deletionDate, gone.deletionDate);
+    await assert.rejects(client.fetchKey({ tenantId, provider: "vapi" }), (error: unknown) => {
+      assert.ok(error instanceof TenantKeysError);
+      assert.equal(error.code, "not_found");
+      assert.equal(error.deletionDate, gone.deletionDate);
+      return true;
+    });
+    const listed = await client.listIntegrations({ tenantId });
+    assert.deepEqual(
+      listed.integrations.map(({ provider, status }) => [provider, status]),
+      [
+        ["vapi", "disconnected"],
+        ["openai", "connected"],
+      ],
+    );
+    assert.equal(listed.integrations[0]?.deletionDate, gone.deletionDate);
+
+    const second = { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") };
+    const restored = await client.connectIntegration({ tenantId, provider: "vapi", credentials: second });
+    assert.equal(restored.restored, true);
+    assert.equal(restored.created, false);
+    const previous = await client.fetchKey({ tenantId, provider: "vapi", version: "previous" });
+    assert.deepEqual(previous.credentials, first);
+
+    const offboarded = await client.disconnectIntegration({ tenantId, allProviders: true });
+    assert.deepEqual(offboarded.integrations.map((i) => i.provider), ["vapi", "openai"]);
+    const none = await client.disconnectIntegration({ tenantId: tenant(), allProviders: true });
+    assert.deepEqual(none.integrations, []);
+    assert.deepEqual((await client.listIntegrations({ tenantId: tenant() })).integrations, []);
+  });
+
+  test("403 purge_disabled where the stack does not allow purge; 404 for never connected", async () => {
+    const tenantId = tenant();
+    await client.connectIntegration({
+      tenantId,
+      provider: "openai",
+      credentials: { apiKey: secretValue("sk-openai") },
+    });
+    await rejectsWith(
+      client.disconnectIntegration({ tenantId, provider: "openai", purge: true }),
+      403,
+      "purge_disabled",
+    );
+    await client.fetchKey({ tenantId, provider: "openai" }); // nothing was done
+    await rejectsWith(
+      client.disconnectIntegration({ tenantId: tenant(), provider: "vapi" }),
+      404,
+      "not_found",
+    );
   });
 });
 

@@ -47,6 +47,16 @@ export async function typeChecks(keys: TenantKeys): Promise<void> {
   // @ts-expect-error refresh and maxAgeSeconds are exclusive
   await keys.fetchKey({ tenantId: "org_1", provider: "vapi", refresh: true, maxAgeSeconds: 0 });
 
+  const one = await keys.disconnectIntegration({ tenantId: "org_1", provider: "vapi" });
+  const oneProvider: "vapi" = one.provider;
+  const all = await keys.disconnectIntegration({ tenantId: "org_1", allProviders: true, purge: true });
+  const deletionDates: string[] = all.integrations.map((i) => i.deletionDate);
+  // @ts-expect-error provider and allProviders are exclusive
+  await keys.disconnectIntegration({ tenantId: "org_1", provider: "vapi", allProviders: true });
+  const listed = await keys.listIntegrations({ tenantId: "org_1" });
+  const status: "connected" | "disconnected" | undefined = listed.integrations[0]?.status;
+  void [oneProvider, deletionDates, status];
+
   await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { privateApiKey: "sk" } });
   // @ts-expect-error update takes only the provider's fields
   await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { apiKey: "sk" } });

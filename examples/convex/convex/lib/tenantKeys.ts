@@ -1,10 +1,13 @@
 /**
- * The one tenant-keys client of the app, and the two helpers every Vapi action uses: the signed-in
- * organization, and the mapping of tenant-keys errors to ConvexErrors the UI can show.
+ * The one tenant-keys client of the app, and the helpers every Vapi function uses: the signed-in
+ * organization, whether it has connected Vapi (its `plugins` row), and the mapping of tenant-keys
+ * errors to ConvexErrors the UI can show.
  */
 import { type TenantKeys, TenantKeysError, createTenantKeys } from "@tenant-keys/convex";
+import type { Auth } from "convex/server";
 import { ConvexError } from "convex/values";
 
+import { internal } from "../_generated/api";
 import type { ActionCtx } from "../_generated/server";
 
 let client: TenantKeys | undefined;
@@ -22,7 +25,7 @@ export function tenantKeys(): TenantKeys {
 }
 
 /** The signed-in user's organization: from the Clerk token, never from the caller's arguments. */
-export async function requireOrgId(ctx: ActionCtx): Promise<string> {
+export async function requireOrgId(ctx: { auth: Auth }): Promise<string> {
   const identity = await ctx.auth.getUserIdentity();
   if (identity === null) {
     throw new ConvexError({ code: "UNAUTHORIZED", message: "Identity not found" });
@@ -35,8 +38,20 @@ export async function requireOrgId(ctx: ActionCtx): Promise<string> {
 }
 
 /**
- * The answer of `call`, or `null` when the organization has never connected the provider
- * (`not_found`); any other failure becomes a ConvexError, as `toConvexError` makes it.
+ * Whether the organization has connected Vapi: its `plugins` row — never "a secret exists", since a
+ * disconnected secret stays readable to Secrets Manager until its deletion date.
+ */
+export async function hasVapi(ctx: ActionCtx, organizationId: string): Promise<boolean> {
+  const plugin = await ctx.runQuery(internal.system.plugins.getByOrganizationIdAndService, {
+    organizationId,
+    service: "vapi",
+  });
+  return plugin !== null;
+}
+
+/**
+ * The answer of `call`, or `null` when the organization's keys are not there (`not_found`: never
+ * connected, or disconnected); any other failure becomes a ConvexError, as `toConvexError` makes it.
  */
 export async function unlessNotConnected<T>(call: Promise<T>): Promise<T | null> {
   try {

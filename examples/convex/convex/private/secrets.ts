@@ -1,12 +1,21 @@
 /**
  * Connecting Vapi from the dashboard's integration page. The organization comes from the signed-in
- * user's token; the keys are checked with Vapi before they are stored; the action returns only
- * once tenant-keys has stored them (or throws why not), so the page never shows a false success.
+ * user's token; the private key is checked with Vapi before anything is stored; the action returns
+ * only once tenant-keys has stored the keys and the `plugins` row is written (or throws why not),
+ * so the page never shows a false success. Reconnecting after a disconnect restores the secret.
  */
 import { ConvexError, v } from "convex/values";
 
+import { internal } from "../_generated/api";
 import { action } from "../_generated/server";
 import { requireOrgId, tenantKeys, toConvexError } from "../lib/tenantKeys";
+
+/** What the integration page gets back: never a key, only its masked form. */
+export interface Connected {
+  versionId: string;
+  restored: boolean;
+  keys: { publicApiKey: string; privateApiKey: string };
+}
 
 export const connectVapi = action({
   args: {
@@ -15,13 +24,16 @@ export const connectVapi = action({
     /** A fresh id per form submission: a retried action then stores the keys once. */
     submissionId: v.string(),
   },
-  handler: async (ctx, args) => {
+  handler: async (ctx, args): Promise<Connected> => {
     const orgId = await requireOrgId(ctx);
     const check = await fetch("https://api.vapi.ai/assistant?limit=1", {
       headers: { Authorization: `Bearer ${args.privateApiKey}` },
     });
-    if (check.status === 401) {
+    if (check.status === 401 || check.status === 403) {
       throw new ConvexError({ code: "INVALID_KEY", message: "Vapi refused the private key" });
+    }
+    if (!check.ok) {
+      throw new ConvexError({ code: "VAPI_ERROR", message: `Vapi answered ${check.status}` });
     }
     const stored = await tenantKeys()
       .connectIntegration(
@@ -33,7 +45,11 @@ export const connectVapi = action({
         { idempotencyKey: `connect-vapi:${orgId}:${args.submissionId}` },
       )
       .catch(toConvexError);
-    // Echo records the connection in its `plugins` table here (ctx.runMutation).
-    return { connected: true, versionId: stored.versionId, keys: stored.credentials };
+    await ctx.runMutation(internal.system.plugins.upsert, {
+      organizationId: orgId,
+      service: "vapi",
+      secretName: `tenant/${orgId}/vapi`,
+    });
+    return { versionId: stored.versionId, restored: stored.restored, keys: stored.credentials };
   },
 });

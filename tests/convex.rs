@@ -1,9 +1,10 @@
-//! The TypeScript client (`clients/convex`) against the real stack: this test starts the
-//! functions (against moto) with a signing secret holding two keys — a raw one like the SAM stack generates
-//! and a `whsec_` one — and runs the client's own test suite (`npm test`, Node's test runner)
-//! against it. It fails if the suite fails, if the suite cannot run (run `npm ci` in
-//! `clients/convex` first; `./scripts/test` does), or if the functions printed a signing key or any
-//! credential value the suite sent.
+//! The TypeScript side against the real stack: this test starts the functions (against moto) once,
+//! with a signing secret holding two keys — a raw one like the SAM stack generates and a `whsec_`
+//! one — and runs, against it, the client's own test suite (`clients/convex`, `npm test`, Node's
+//! test runner) and then the Convex example's (`examples/convex`, `npm test`: its functions under
+//! convex-test with vitest). It fails if a suite fails, if a suite cannot run (run `npm ci` in both
+//! folders first; `./scripts/test` does), or if the functions printed a signing key or any
+//! credential value the suites sent.
 
 use std::process::Command;
 
@@ -34,26 +35,31 @@ fn raw_key() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_typescript_client_passes_its_suite_against_the_stack() {
+async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
     let raw = raw_key();
     let whsec = random_whsec_key();
     let stack = Stack::start_with_signing_secret(2, &format!("{raw} {whsec}")).await;
     let marker = unique("value");
 
-    let status = Command::new("npm")
-        .args(["test", "--silent"])
-        .current_dir(workspace().join("clients/convex"))
-        .env("TENANT_KEYS_URL", stack.base_url())
-        .env("TENANT_KEYS_SIGNING_SECRET", &raw)
-        .env("TENANT_KEYS_SIGNING_SECRET_WHSEC", &whsec)
-        .env("TENANT_KEYS_TEST_VALUE_MARKER", &marker)
-        .env("TENANT_KEYS_PROVIDERS", providers_json())
-        .status()
-        .expect("npm: is Node.js installed?");
-    assert!(
-        status.success(),
-        "the TypeScript client's tests failed ({status}); their output is above"
-    );
+    for (folder, suite) in [
+        ("clients/convex", "the TypeScript client's"),
+        ("examples/convex", "the Convex example's"),
+    ] {
+        let status = Command::new("npm")
+            .args(["test", "--silent"])
+            .current_dir(workspace().join(folder))
+            .env("TENANT_KEYS_URL", stack.base_url())
+            .env("TENANT_KEYS_SIGNING_SECRET", &raw)
+            .env("TENANT_KEYS_SIGNING_SECRET_WHSEC", &whsec)
+            .env("TENANT_KEYS_TEST_VALUE_MARKER", &marker)
+            .env("TENANT_KEYS_PROVIDERS", providers_json())
+            .status()
+            .expect("npm: is Node.js installed?");
+        assert!(
+            status.success(),
+            "{suite} tests failed ({status}); their output is above"
+        );
+    }
 
     let output = stack.function_output();
     assert!(
