@@ -1,9 +1,16 @@
 """tenant-keys benchmark: cold start, peak RSS, warm latency, CPU per request and Secrets Manager
-calls, for the five Rust functions and the Node.js baseline, on this machine, in one run.
+calls, for the five Rust functions and the Node.js baseline, on this machine, in one run — once
+with Secrets Manager on plain HTTP and once behind TLS, as on AWS.
 
 Run it with `make bench` (or `./scripts/bench`). Everything goes through the cargo-lambda Runtime API
-emulator, with moto's Secrets Manager on loopback. Absolute times depend on the machine; compare
-the ratios. Prints a Markdown report.
+emulator, with moto's Secrets Manager on loopback. For the TLS run, a CA is made for the run and
+nginx terminates TLS in front of moto with a certificate it signed, keeping connections alive as
+AWS's endpoints do (moto's own TLS is Python's and closes every connection, so each call would pay
+a ~11 ms handshake that AWS does not charge); the Rust functions (`SSL_CERT_FILE`: the system bundle
+plus that CA, read as rustls-native-certs reads system roots) and Node.js (`NODE_EXTRA_CA_CERTS`)
+trust it as they would a system CA. Absolute times depend on the machine;
+compare the ratios. Prints a Markdown report and checks the floors of BENCHMARKS.md (exit 1 if one
+is missed).
 """
 
 import argparse
@@ -30,6 +37,14 @@ FUNCTIONS = ["connect-integration", "fetch-key", "update-key", "disconnect-integ
 TENANT = "org_bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 20
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+# The floors (BENCHMARKS.md), checked on every run.
+FLOOR_FETCH_VS_NODE = 8.0  # fetch-key's cold start, with TLS, at least this many times Node's
+FLOOR_ANY_VS_NODE = 5.0  # every function's
+FLOOR_RSS_MIB = 12.0
+FLOOR_CACHED_HANDLER_P99_MS = 0.5
+FLOOR_ZIP_BYTES = 3_000_000
 
 
 def free_port():
@@ -55,9 +70,30 @@ def percentile(values, p):
     return ordered[index]
 
 
+def make_tls(work):
+    """A CA made for this run, a certificate it signs for 127.0.0.1 (RSA 2048, as AWS's endpoints
+    use), and a trust bundle: the system's CAs plus this one."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=tenant-keys bench CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")
+    (work / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    bundle = work / "trust-bundle.pem"
+    bundle.write_text(SYSTEM_CA_BUNDLE.read_text() + (work / "ca.pem").read_text())
+    return {"ca": work / "ca.pem", "cert": work / "server.pem", "key": work / "server.key", "bundle": bundle}
+
+
 class Bench:
-    def __init__(self, args):
+    def __init__(self, args, tls=None):
         self.args = args
+        self.tls = tls
         self.work = Path(tempfile.mkdtemp(prefix="tenant-keys-bench-"))
         self.processes = []
         self.key = secrets.token_bytes(32)
@@ -78,16 +114,18 @@ class Bench:
 
     def setup(self):
         self.moto_port = free_port()
-        self.moto = self.start(
-            [str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)], "moto.log"
-        )
+        command = [str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)]
+        self.moto = self.start(command, "moto.log")
         wait_for_port(self.moto_port)
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        if self.tls:
+            self.endpoint = f"https://127.0.0.1:{self.start_tls_front()}"
         import boto3
 
         self.sm = boto3.client(
             "secretsmanager", endpoint_url=self.endpoint, region_name="us-east-1",
             aws_access_key_id="test", aws_secret_access_key="test",
+            verify=str(self.tls["ca"]) if self.tls else None,
         )
         self.sm.create_secret(Name="bench/webhook-signing-secret", SecretString=self.signing_secret)
         self.sm.create_secret(
@@ -95,7 +133,44 @@ class Bench:
             SecretString=json.dumps({"publicApiKey": "pk-bench-000000000001", "privateApiKey": "sk-bench-000000000001"}),
         )
 
+    def start_tls_front(self):
+        """nginx terminating TLS on a free port and proxying to moto, with keep-alive on both sides."""
+        port = free_port()
+        conf = self.work / "nginx.conf"
+        conf.write_text(f"""
+worker_processes 1;
+daemon off;
+master_process off;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.work}/nginx-body;
+    proxy_temp_path {self.work}/nginx-proxy;
+    upstream moto {{ server 127.0.0.1:{self.moto_port}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {self.tls["cert"]};
+        ssl_certificate_key {self.tls["key"]};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_timeout 60s;
+        keepalive_requests 100000;
+        location / {{
+            proxy_pass http://moto;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+""")
+        self.start(["nginx", "-e", str(self.work / "nginx-error.log"), "-c", str(conf), "-p", str(self.work)], "nginx.log")
+        wait_for_port(port)
+        return port
+
     def function_env(self, name, extra, port):
+        name = name.split(" ")[0]  # "fetch-key (full)" is fetch-key
         env = {
             "PATH": os.environ["PATH"],
             "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt/{name}",
@@ -109,6 +184,9 @@ class Bench:
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.endpoint,
             "WEBHOOK_SECRET_ID": "bench/webhook-signing-secret",
         }
+        if self.tls:
+            env["SSL_CERT_FILE"] = str(self.tls["bundle"])
+            env["NODE_EXTRA_CA_CERTS"] = str(self.tls["ca"])
         env.update(extra or {})
         return env
 
@@ -131,6 +209,8 @@ class Bench:
             return {"tenantId": tenant, "provider": "vapi"}
         if function == "list-integrations":
             return {"tenantId": TENANT}
+        if function == "fetch-key (full)":
+            return {"tenantId": TENANT, "provider": "vapi"}
         # The widget's read: the public view, served from fetch-key's cache.
         return {"tenantId": TENANT, "provider": "vapi", "view": "public"}
 
@@ -143,6 +223,7 @@ class Bench:
 
     def post(self, connection, function, payload):
         body = json.dumps(payload)
+        function = function.split(" ")[0]  # "fetch-key (full)" is fetch-key
         connection.request("POST", f"/lambda-url/{function}/", body=body, headers=self.signed_headers(body))
         response = connection.getresponse()
         data = response.read()
@@ -245,53 +326,100 @@ def zip_sizes():
     return {f: (TARGET / "lambda" / f / "bootstrap.zip").stat().st_size for f in FUNCTIONS}
 
 
+def measure(args, release, node, tls):
+    """Every figure of one run: cold starts of the five functions and Node, warm fetch-key (cached
+    public view, fresh full read) and warm Node."""
+    bench = Bench(args, tls)
+    try:
+        bench.setup()
+        bench.emulator_port, _ = bench.start_emulator()
+        cold = {f: bench.cold_starts(f, [str(release / f)], f, args.cold_starts) for f in FUNCTIONS}
+        cold["node"] = bench.cold_starts("node", node, "fetch-key (full)", args.cold_starts)
+        fetch = [str(release / "fetch-key")]
+        warm = {
+            "cached": bench.warm(fetch, "fetch-key", args.requests, log_name="warm-cached.log"),
+            "fresh": bench.warm(fetch, "fetch-key (full)", args.requests, log_name="warm-fresh.log"),
+            "node": bench.warm(node, "fetch-key (full)", args.requests, log_name="warm-node.log"),
+        }
+    finally:
+        bench.stop_all()
+    return {"cold": cold, "warm": warm}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cold-starts", type=int, default=20)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--target-dir", type=Path, default=TARGET,
+                        help="measure the release binaries of another target directory (e.g. a build variant)")
     args = parser.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--bins", "--quiet"], cwd=ROOT, check=True)
+    if args.target_dir == TARGET:
+        subprocess.run(["cargo", "build", "--release", "--bins", "--quiet"], cwd=ROOT, check=True)
     node_dir = ROOT / "bench/node-baseline"
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=node_dir, check=True)
     subprocess.run(["npm", "run", "--silent", "build"], cwd=node_dir, check=True, stdout=subprocess.DEVNULL)
     sizes = zip_sizes()
 
-    bench = Bench(args)
-    try:
-        bench.setup()
-        bench.emulator_port, _ = bench.start_emulator()
-        release = TARGET / "release"
-        node = ["node", str(node_dir / "dist/index.mjs")]
-        cold = {f: bench.cold_starts(f, [str(release / f)], f, args.cold_starts) for f in FUNCTIONS}
-        cold["node"] = bench.cold_starts("node", node, "fetch-key", args.cold_starts)
-        fetch = [str(release / "fetch-key")]
-        warm_cached = bench.warm(fetch, "fetch-key", args.requests, log_name="warm-cached.log")
-        warm_uncached = bench.warm(fetch, "fetch-key", args.requests, {"FETCH_CACHE_TTL_SECONDS": "0"}, "warm-uncached.log")
-        warm_node = bench.warm(node, "fetch-key", args.requests, log_name="warm-node.log")
-    finally:
-        bench.stop_all()
-
-    report(args, cold, sizes, warm_cached, warm_uncached, warm_node)
+    release = args.target_dir / "release"
+    node = ["node", str(node_dir / "dist/index.mjs")]
+    tls = make_tls(Path(tempfile.mkdtemp(prefix="tenant-keys-bench-ca-")))
+    runs = {"HTTP": measure(args, release, node, None), "TLS": measure(args, release, node, tls)}
+    report(args, runs, sizes)
+    missed = floors(runs, sizes)
+    if missed:
+        sys.exit("floors missed: " + "; ".join(missed))
 
 
-def report(args, cold, sizes, cached, uncached, node):
+def report(args, runs, sizes):
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
     print(f"Machine: {cpu}, {os.cpu_count()} cores; {args.cold_starts} cold starts and {args.requests} warm requests per row.\n")
-    print("| function | cold start p50 (ms) | cold start p90 (ms) | peak RSS (MiB) | arm64 zip (MB) | cold p50 vs Node | RSS vs Node |")
-    print("|---|---|---|---|---|---|---|")
-    n = cold["node"]
+    print("| function | cold p50, HTTP (ms) | cold p50, TLS (ms) | cold p90, TLS (ms) | vs Node, HTTP | vs Node, TLS | peak RSS, TLS (MiB) | arm64 zip (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
+    http, tls = runs["HTTP"]["cold"], runs["TLS"]["cold"]
     for f in FUNCTIONS:
-        c = cold[f]
-        print(f"| {f} | {c['cold_p50']:.1f} | {c['cold_p90']:.1f} | {c['rss_mib']:.1f} | {sizes[f] / 1e6:.2f} | "
-              f"{n['cold_p50'] / c['cold_p50']:.1f}x faster | {n['rss_mib'] / c['rss_mib']:.1f}x smaller |")
-    print(f"| Node.js 20 baseline (fetch) | {n['cold_p50']:.1f} | {n['cold_p90']:.1f} | {n['rss_mib']:.1f} | - | 1x | 1x |")
+        print(f"| {f} | {http[f]['cold_p50']:.1f} | {tls[f]['cold_p50']:.1f} | {tls[f]['cold_p90']:.1f} | "
+              f"{http['node']['cold_p50'] / http[f]['cold_p50']:.1f}x | {tls['node']['cold_p50'] / tls[f]['cold_p50']:.1f}x | "
+              f"{tls[f]['rss_mib']:.1f} | {sizes[f] / 1e6:.2f} |")
+    print(f"| Node.js 20 baseline (fetch) | {http['node']['cold_p50']:.1f} | {tls['node']['cold_p50']:.1f} | "
+          f"{tls['node']['cold_p90']:.1f} | 1x | 1x | {tls['node']['rss_mib']:.1f} | - |")
     print()
-    print("| fetch-key, warm | client p50 (ms) | client p99 (ms) | handler p50 (ms) | handler p99 (ms) | CPU per request (ms) | Secrets Manager calls per 1,000 fetches |")
+    print("| fetch-key, warm | client p50 (ms) | client p99 (ms) | handler p50 (ms) | handler p99 (ms) | CPU per request (ms) | Secrets Manager calls per 1,000 |")
     print("|---|---|---|---|---|---|---|")
-    for name, w in [("Rust, cached", cached), ("Rust, uncached (TTL 0)", uncached), ("Node.js baseline", node)]:
-        handler = f"{w['handler_p50']:.3f} | {w['handler_p99']:.3f}" if w["handler_p50"] is not None else "- | -"
-        print(f"| {name} | {w['p50']:.2f} | {w['p99']:.2f} | {handler} | {w['cpu_ms']:.3f} | {w['calls_per_1000']:.1f} |")
+    names = {"cached": "Rust, public view (cached)", "fresh": "Rust, full view (fresh)", "node": "Node.js baseline"}
+    for mode in ("HTTP", "TLS"):
+        for key, name in names.items():
+            w = runs[mode]["warm"][key]
+            handler = f"{w['handler_p50']:.3f} | {w['handler_p99']:.3f}" if w["handler_p50"] is not None else "- | -"
+            print(f"| {name}, {mode} | {w['p50']:.2f} | {w['p99']:.2f} | {handler} | {w['cpu_ms']:.3f} | {w['calls_per_1000']:.1f} |")
+    print()
+
+
+def floors(runs, sizes):
+    """Checks the floors of BENCHMARKS.md; prints each and returns those missed."""
+    tls = runs["TLS"]["cold"]
+    node = tls["node"]["cold_p50"]
+    checks = [(f"fetch-key cold start with TLS >= {FLOOR_FETCH_VS_NODE:g}x faster than Node's",
+               node / tls["fetch-key"]["cold_p50"] >= FLOOR_FETCH_VS_NODE,
+               f"{node / tls['fetch-key']['cold_p50']:.1f}x")]
+    for f in FUNCTIONS:
+        ratio = node / tls[f]["cold_p50"]
+        checks.append((f"{f} cold start with TLS >= {FLOOR_ANY_VS_NODE:g}x faster than Node's",
+                       ratio >= FLOOR_ANY_VS_NODE, f"{ratio:.1f}x"))
+    for mode in ("HTTP", "TLS"):
+        for f in FUNCTIONS:
+            rss = runs[mode]["cold"][f]["rss_mib"]
+            checks.append((f"{f} peak RSS ({mode}) <= {FLOOR_RSS_MIB:g} MiB", rss <= FLOOR_RSS_MIB, f"{rss:.1f} MiB"))
+    p99 = runs["TLS"]["warm"]["cached"]["handler_p99"]
+    checks.append((f"cached fetch handler p99 <= {FLOOR_CACHED_HANDLER_P99_MS} ms",
+                   p99 is not None and p99 <= FLOOR_CACHED_HANDLER_P99_MS, f"{p99:.3f} ms" if p99 is not None else "no figure"))
+    for f in FUNCTIONS:
+        checks.append((f"{f} arm64 zip <= {FLOOR_ZIP_BYTES / 1e6:.1f} MB", sizes[f] <= FLOOR_ZIP_BYTES, f"{sizes[f] / 1e6:.2f} MB"))
+    print("| floor | figure | met |")
+    print("|---|---|---|")
+    for name, met, figure in checks:
+        print(f"| {name} | {figure} | {'yes' if met else '**NO**'} |")
+    return [name for name, met, _ in checks if not met]
 
 
 if __name__ == "__main__":

@@ -66,3 +66,16 @@ ensure_arm64_target() {
     rustup target add aarch64-unknown-linux-gnu
   fi
 }
+
+# Installs Debian's qemu-user (qemu-aarch64) and arm64 glibc (libc6-arm64-cross) when missing, to
+# run the arm64 bootstraps on an x86_64 machine. Needs root (CI runs as root) and apt.
+ensure_qemu_arm64() {
+  if command -v qemu-aarch64 > /dev/null && [[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]]; then
+    return
+  fi
+  echo "==> apt-get install qemu-user libc6-arm64-cross"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends qemu-user libc6-arm64-cross > /dev/null
+  dpkg-query -W qemu-user libc6-arm64-cross
+}

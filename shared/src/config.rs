@@ -8,6 +8,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::Region;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
@@ -203,23 +206,32 @@ pub fn retry_config() -> RetryConfig {
 
 /// The log filter of every function: tenant-keys' own events at the level of
 /// `AWS_LAMBDA_LOG_LEVEL` (default `info`); other crates, the AWS SDK included, only at `warn` and
-/// above, so no request or response of the SDK is ever written out.
-pub fn log_filter() -> tracing_subscriber::EnvFilter {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .map(|level| level.to_ascii_lowercase())
-        .filter(|level| ["error", "warn", "info", "debug"].contains(&level.as_str()))
-        .unwrap_or_else(|| "info".to_owned());
-    tracing_subscriber::EnvFilter::new(format!("warn,tenant_keys={level}"))
+/// above, so no request or response of the SDK is ever written out. A fixed per-target filter
+/// (no `RUST_LOG` directives, so no regex engine in the binaries).
+pub fn log_filter() -> Targets {
+    let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "error" => LevelFilter::ERROR,
+        "warn" => LevelFilter::WARN,
+        "debug" => LevelFilter::DEBUG,
+        _ => LevelFilter::INFO,
+    };
+    Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("tenant_keys", level)
 }
 
 /// Installs JSON-lines logging on stdout with [`log_filter`].
 pub fn init_tracing() {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(log_filter())
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
+        .finish()
+        .with(log_filter())
         .init();
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use support::*;
 use tenant_keys::Operation;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// Collects what the handlers log, as the function's stdout would.
 #[derive(Clone, Default)]
@@ -29,9 +30,9 @@ async fn logs_are_one_json_line_per_request_and_never_hold_a_credential() {
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tenant_keys::config::log_filter())
         .with_writer(move || writer.clone())
-        .finish();
+        .finish()
+        .with(tenant_keys::config::log_filter());
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let app = app();
