@@ -45,14 +45,21 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     concurrent_partial_updates_all_survive(&stack, &secrets).await;
     disconnect_restore_list_and_offboard(&stack, &secrets).await;
     concurrent_disconnect_and_connect(&stack, &secrets).await;
+    the_smoke_script_passes(&stack).await;
     purge_is_refused_where_the_stack_does_not_allow_it().await;
     the_sam_local_events_work(&stack).await;
     the_cli_round_trips(&stack, &secrets).await;
+    let metered = a_known_sequence_for_the_metrics(&stack, &secrets).await;
 
     let output = stack.function_output();
     assert!(
         output.contains("\"request served\""),
         "the functions logged their requests"
+    );
+    every_metrics_line_is_valid_emf_and_counts_the_known_sequence(
+        &output,
+        &metered,
+        &secrets.0.lock().unwrap(),
     );
     let mut forbidden = secrets.0.lock().unwrap().clone();
     forbidden.extend(stack.signatures_sent());
@@ -622,8 +629,42 @@ async fn concurrent_disconnect_and_connect(stack: &Arc<Stack>, secrets: &Secrets
     }
 }
 
+/// `scripts/smoke <base-url>` against the stack: its round trip passes, and with purge allowed the
+/// throw-away secret is gone afterwards.
+async fn the_smoke_script_passes(stack: &Stack) {
+    let admin = admin_client(&secrets_manager_endpoint());
+    let before = moto::secrets_named_under(&admin, "tenant/org_smoke_").await;
+    let output = smoke(stack);
+    assert!(
+        output.contains("the throw-away secret was purged"),
+        "{output}"
+    );
+    let after = moto::secrets_named_under(&admin, "tenant/org_smoke_").await;
+    assert_eq!(after, before, "the smoke test leaves no secret behind");
+}
+
+/// Runs `scripts/smoke` against `stack` and returns what it printed; fails if it fails.
+fn smoke(stack: &Stack) -> String {
+    let output = Command::new(workspace().join("scripts/smoke"))
+        .arg(stack.base_url())
+        .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
+        .env("TENANT_KEYS_CLI", release_binaries().join("tenant-keys"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "scripts/smoke failed: {text}");
+    text
+}
+
+/// A stack without purge, logging at `warn`: purge is refused and nothing is done; the smoke
+/// script still passes (leaving its secret to the recovery window); and the functions print their
+/// metrics lines although their info-level log lines are silenced.
 async fn purge_is_refused_where_the_stack_does_not_allow_it() {
-    let stack = Stack::start(1).await;
+    let stack = Stack::start_quiet(1).await;
     let tenant = unique("org_no_purge");
     let connect = vapi(&tenant, "pk-no-purge-00000001", "sk-no-purge-00000001");
     assert_eq!(
@@ -647,6 +688,140 @@ async fn purge_is_refused_where_the_stack_does_not_allow_it() {
         )
         .await;
     assert_eq!(still.status, 200, "nothing was done");
+
+    assert!(smoke(&stack).contains("purge is disabled in this stack"));
+    let output = stack.function_output();
+    assert!(!output.contains("\"request served\""), "info lines at warn");
+    assert!(
+        output
+            .lines()
+            .filter(|line| line.contains("\"_aws\""))
+            .count()
+            >= 3,
+        "metrics lines whatever the log level"
+    );
+}
+
+/// A tenant of its own, and the webhook-id of its update: connect, a fetch of each view, an update,
+/// a fetch of a provider never connected (not_found).
+async fn a_known_sequence_for_the_metrics(stack: &Stack, secrets: &Secrets) -> (String, String) {
+    let tenant = unique("org_metrics");
+    let connect = vapi(&tenant, &secrets.new_value("pk"), &secrets.new_value("sk"));
+    assert_eq!(
+        stack.call("connect-integration", &connect).await.status,
+        201
+    );
+    for view in ["full", "masked", "public"] {
+        let body = json!({"tenantId": tenant, "provider": "vapi", "view": view});
+        assert_eq!(stack.call("fetch-key", &body).await.status, 200);
+    }
+    let webhook_id = unique("msg_metrics");
+    let update = json!({"tenantId": tenant, "provider": "vapi",
+        "credentials": {"privateApiKey": secrets.new_value("sk-metrics")}});
+    let updated = stack
+        .call_signed("update-key", &update.to_string(), &webhook_id, now())
+        .await;
+    assert_eq!(updated.status, 200);
+    let openai = json!({"tenantId": tenant, "provider": "openai"});
+    assert_eq!(stack.call("fetch-key", &openai).await.status, 404);
+    (tenant, webhook_id)
+}
+
+/// Every EMF line the functions printed: the format (CloudWatch's Embedded Metric Format: a
+/// timestamp, namespaces, dimension sets and metrics, every one present as a member), dimensions
+/// that are the operation and outcome only — never a tenant id or a credential —, and the counts
+/// of the known sequence.
+fn every_metrics_line_is_valid_emf_and_counts_the_known_sequence(
+    output: &str,
+    (tenant, webhook_id): &(String, String),
+    credentials: &[String],
+) {
+    let lines: Vec<Value> = output
+        .lines()
+        .filter(|line| line.contains("\"_aws\""))
+        .map(|line| serde_json::from_str(line).expect("an EMF line is one JSON object"))
+        .collect();
+    assert!(
+        lines.len() > 50,
+        "the functions printed {} EMF lines",
+        lines.len()
+    );
+    for line in &lines {
+        assert!(line["_aws"]["Timestamp"].as_u64().is_some(), "{line}");
+        let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert!(!directives.is_empty(), "{line}");
+        for directive in directives {
+            assert_eq!(directive["Namespace"], "TenantKeys", "{line}");
+            for set in directive["Dimensions"].as_array().unwrap() {
+                for dimension in set.as_array().unwrap() {
+                    let name = dimension.as_str().unwrap();
+                    assert!(["Operation", "Outcome"].contains(&name), "{line}");
+                    let value = line[name].as_str().expect("a dimension is a string member");
+                    assert!(
+                        !value.starts_with("org_"),
+                        "a tenant id as a dimension: {line}"
+                    );
+                }
+            }
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(metric["Unit"].is_string(), "{line}");
+                assert!(line[name].is_number(), "{name} is no member: {line}");
+                assert!(!name.contains("org_"), "{line}");
+            }
+        }
+        let text = line.to_string();
+        for credential in credentials {
+            assert!(
+                !text.contains(credential.as_str()),
+                "a credential in {line}"
+            );
+        }
+    }
+    let ours: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["TenantId"] == tenant.as_str())
+        .collect();
+    let count = |operation: &str, outcome: &str| {
+        ours.iter()
+            .filter(|l| l["Operation"] == operation && l["Outcome"] == outcome)
+            .map(|l| l["Requests"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(count("connect-integration", "ok"), 1);
+    assert_eq!(count("fetch-key", "ok"), 3);
+    assert_eq!(count("update-key", "ok"), 1);
+    assert_eq!(count("fetch-key", "not_found"), 1);
+    assert_eq!(ours.len(), 6);
+    let fetches: Vec<&&Value> = ours
+        .iter()
+        .filter(|l| l["Operation"] == "fetch-key" && l["Outcome"] == "ok")
+        .collect();
+    assert!(
+        fetches
+            .iter()
+            .all(|l| l["CacheHit"].as_u64().unwrap() + l["CacheMiss"].as_u64().unwrap() == 1)
+    );
+    let update = ours
+        .iter()
+        .find(|l| l["Operation"] == "update-key")
+        .unwrap();
+    assert_eq!(update["WebhookId"], webhook_id.as_str());
+    assert!(
+        update["SecretsManagerCalls"].as_u64().unwrap() >= 4,
+        "{update}"
+    );
+    let cold_starts: u64 = lines.iter().filter_map(|l| l["ColdStart"].as_u64()).sum();
+    assert!(
+        (5..=5 * INSTANCES_PER_FUNCTION).contains(&(cold_starts as usize)),
+        "one cold start per function process that served: {cold_starts}"
+    );
+    // The audit trail: the update's log line names its webhook-id and the version it wrote.
+    let audit = output
+        .lines()
+        .find(|line| line.contains("\"request served\"") && line.contains(webhook_id.as_str()))
+        .expect("the update's log line");
+    assert!(audit.contains("\"version_id\":\""), "{audit}");
 }
 
 async fn the_sam_local_events_work(stack: &Stack) {

@@ -138,6 +138,19 @@ impl Stack {
             &secrets_manager_endpoint(),
             random_whsec_key(),
             true,
+            "info",
+        )
+        .await
+    }
+
+    /// As [`Stack::start`], with the functions logging at `warn` (`TENANT_KEYS_LOG_LEVEL`).
+    pub async fn start_quiet(instances: usize) -> Stack {
+        Self::launch(
+            instances,
+            &secrets_manager_endpoint(),
+            random_whsec_key(),
+            false,
+            "warn",
         )
         .await
     }
@@ -146,7 +159,7 @@ impl Stack {
     /// (a fault-injecting proxy in front of moto, say).
     pub async fn start_behind(instances: usize, functions_endpoint: &str) -> Stack {
         let signing_secret = random_whsec_key();
-        Self::launch(instances, functions_endpoint, signing_secret, false).await
+        Self::launch(instances, functions_endpoint, signing_secret, false, "info").await
     }
 
     /// As [`Stack::start`], with `signing_secret` (one or more keys, space-separated, the first
@@ -157,6 +170,7 @@ impl Stack {
             &secrets_manager_endpoint(),
             signing_secret.to_owned(),
             false,
+            "info",
         )
         .await
     }
@@ -166,6 +180,7 @@ impl Stack {
         functions_endpoint: &str,
         signing_secret: String,
         allow_purge: bool,
+        log_level: &str,
     ) -> Stack {
         let endpoint = secrets_manager_endpoint();
         let binaries = release_binaries();
@@ -226,6 +241,7 @@ impl Stack {
                     .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", functions_endpoint)
                     .env("WEBHOOK_SECRET_ID", &secret_id)
                     .env("ALLOW_PURGE", allow_purge.to_string())
+                    .env("TENANT_KEYS_LOG_LEVEL", log_level)
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
                     .stderr(log)

@@ -16,6 +16,7 @@ use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
 use crate::http::App;
+use crate::metrics::MetricsWriter;
 use crate::ops::DisconnectPolicy;
 use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, SecretStore, Selector, StoreError};
 
@@ -28,6 +29,9 @@ pub const SECRETS_REGION_ENV: &str = "SECRETS_REGION";
 pub const CACHE_TTL_ENV: &str = "FETCH_CACHE_TTL_SECONDS";
 /// Environment variable: the most entries fetch-key's cache holds.
 pub const CACHE_MAX_ENTRIES_ENV: &str = "FETCH_CACHE_MAX_ENTRIES";
+/// Environment variable: the customer-managed KMS key new tenant secrets are encrypted with
+/// (empty or unset: Secrets Manager's AWS-managed key).
+pub const KMS_KEY_ENV: &str = "TENANT_SECRETS_KMS_KEY_ID";
 /// Environment variable: days between a disconnect and the deletion (7–30, default 7).
 pub const RECOVERY_DAYS_ENV: &str = "DISCONNECT_RECOVERY_DAYS";
 /// Environment variable: `true` allows `purge` (deletion with no recovery); default `false`.
@@ -114,6 +118,11 @@ impl App {
             }
             _ => home.clone(),
         };
+        let tenants = tenants.with_kms_key(
+            std::env::var(KMS_KEY_ENV)
+                .ok()
+                .filter(|key| !key.trim().is_empty()),
+        );
         let secret = home
             .get(
                 &Deadline::after(FALLBACK_BUDGET),
@@ -127,7 +136,9 @@ impl App {
             })?;
         let keys = SigningKeys::parse(&secret.value)
             .map_err(|cause| InitError::BadKeys { secret_id, cause })?;
-        Ok(App::new(tenants, keys, cache).with_disconnect_policy(disconnect_policy))
+        Ok(App::new(tenants, keys, cache)
+            .with_disconnect_policy(disconnect_policy)
+            .with_metrics(MetricsWriter::from_env()))
     }
 }
 
@@ -204,16 +215,20 @@ pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
 }
 
+/// Environment variable: the functions' log level (`error`, `warn`, `info`, `debug`). The template
+/// sets it from `LogLevel` and leaves Lambda's own filter (`AWS_LAMBDA_LOG_LEVEL`) at TRACE, which
+/// would otherwise drop the metrics lines (they carry no level, which Lambda reads as INFO).
+pub const LOG_LEVEL_ENV: &str = "TENANT_KEYS_LOG_LEVEL";
+
 /// The log filter of every function: tenant-keys' own events at the level of
-/// `AWS_LAMBDA_LOG_LEVEL` (default `info`); other crates, the AWS SDK included, only at `warn` and
-/// above, so no request or response of the SDK is ever written out. A fixed per-target filter
-/// (no `RUST_LOG` directives, so no regex engine in the binaries).
+/// [`LOG_LEVEL_ENV`], else `AWS_LAMBDA_LOG_LEVEL` (default `info`); other crates, the AWS SDK
+/// included, only at `warn` and above, so no request or response of the SDK is ever written out.
+/// A fixed per-target filter (no `RUST_LOG` directives, so no regex engine in the binaries).
 pub fn log_filter() -> Targets {
-    let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    let level = std::env::var(LOG_LEVEL_ENV)
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .unwrap_or_default();
+    let level = match level.to_ascii_lowercase().as_str() {
         "error" => LevelFilter::ERROR,
         "warn" => LevelFilter::WARN,
         "debug" => LevelFilter::DEBUG,

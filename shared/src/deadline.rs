@@ -8,6 +8,7 @@
 //! atomic compare-and-swap; a retry with the same `webhook-id` settles the outcome.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -24,10 +25,12 @@ pub const MIN_CALL_TIME: Duration = Duration::from_millis(250);
 /// `Lambda-Runtime-Deadline-Ms: 600000` (a duration, read as 1970 by the runtime).
 pub const FALLBACK_BUDGET: Duration = Duration::from_secs(10);
 
-/// The instant by which a request's Secrets Manager work must be over.
-#[derive(Debug, Clone, Copy)]
+/// The instant by which a request's Secrets Manager work must be over, and how many calls the
+/// request started under it (every call goes through [`Deadline::bound`]; the metrics report it).
+#[derive(Debug)]
 pub struct Deadline {
     at: Instant,
+    calls: AtomicU32,
 }
 
 impl Deadline {
@@ -49,7 +52,13 @@ impl Deadline {
     pub fn after(budget: Duration) -> Self {
         Deadline {
             at: Instant::now() + budget,
+            calls: AtomicU32::new(0),
         }
+    }
+
+    /// The Secrets Manager calls started under this deadline.
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// The time left.
@@ -70,6 +79,7 @@ impl Deadline {
                     .into(),
             ));
         }
+        self.calls.fetch_add(1, Ordering::Relaxed);
         tokio::time::timeout(remaining, call).await.map_err(|_| {
             StoreError::Unavailable("Secrets Manager did not answer before the deadline".into())
         })

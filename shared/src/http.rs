@@ -1,6 +1,7 @@
 //! The HTTP edge: method and size checks, authentication, dispatch to the operations, the JSON
 //! answers, and the one place where an [`Error`] becomes an `application/problem+json` response.
-//! Each request ends in exactly one JSON log line.
+//! Each request ends in exactly one JSON log line (the audit trail: operation, tenant, provider,
+//! outcome, request id, `webhook-id`, version read or written) and one metrics line.
 
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use crate::auth::SigningKeys;
 use crate::cache::ReadCache;
 use crate::credentials::View;
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
+use crate::metrics::{MetricsWriter, RequestMetrics};
 use crate::ops::{self, DisconnectPolicy, Written};
 use crate::request::{
     ConnectRequest, DisconnectRequest, FetchRequest, ListRequest, Target, UpdateRequest,
@@ -63,25 +65,38 @@ pub struct App {
     keys: SigningKeys,
     cache: ReadCache,
     disconnect_policy: DisconnectPolicy,
+    metrics: MetricsWriter,
 }
 
-/// What a log line may say of a request: only validated ids, never values.
+/// What the log and metrics lines may say of a request: only validated ids, never values.
 #[derive(Default)]
 struct LogFields {
     tenant_id: Option<String>,
     provider: Option<&'static str>,
+    /// The caller's `webhook-id`, once the signature is verified.
+    webhook_id: Option<String>,
+    /// The version read or written.
+    version_id: Option<String>,
+    /// fetch-key: whether the value came from the cache.
+    cache_hit: Option<bool>,
 }
 
 impl App {
     /// Puts a function together from its store, signing keys and read cache, with the default
-    /// [`DisconnectPolicy`].
+    /// [`DisconnectPolicy`] and no metrics output ([`App::with_metrics`] adds it).
     pub fn new(store: SecretStore, keys: SigningKeys, cache: ReadCache) -> Self {
         App {
             store,
             keys,
             cache,
             disconnect_policy: DisconnectPolicy::default(),
+            metrics: MetricsWriter::silent(),
         }
+    }
+
+    /// The same function writing its metrics with `metrics`.
+    pub fn with_metrics(self, metrics: MetricsWriter) -> Self {
+        App { metrics, ..self }
     }
 
     /// The same function with another disconnect policy (recovery window, purge allowed).
@@ -109,6 +124,18 @@ impl App {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let tenant_id = log.tenant_id.as_deref().unwrap_or_default();
         let provider = log.provider.unwrap_or_default();
+        let webhook_id = log.webhook_id.as_deref().unwrap_or_default();
+        let version_id = log.version_id.as_deref().unwrap_or_default();
+        self.metrics.emit(&RequestMetrics {
+            operation: operation.name(),
+            outcome: outcome.as_ref().map_or_else(Error::code, |_| "ok"),
+            latency_ms,
+            secrets_manager_calls: deadline.calls(),
+            cache_hit: log.cache_hit,
+            tenant_id,
+            request_id,
+            webhook_id,
+        });
         match outcome {
             Ok((status, body)) => {
                 tracing::info!(
@@ -119,6 +146,8 @@ impl App {
                     outcome = "ok",
                     latency_ms,
                     request_id,
+                    webhook_id,
+                    version_id,
                     "request served"
                 );
                 respond(status, "application/json", body)
@@ -131,9 +160,9 @@ impl App {
                 };
                 let log_message = "request refused";
                 if status.is_server_error() {
-                    tracing::error!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), cause, latency_ms, request_id, "{log_message}");
+                    tracing::error!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), cause, latency_ms, request_id, webhook_id, "{log_message}");
                 } else {
-                    tracing::info!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), latency_ms, request_id, "{log_message}");
+                    tracing::info!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), latency_ms, request_id, webhook_id, "{log_message}");
                 }
                 problem(&err)
             }
@@ -155,12 +184,14 @@ impl App {
             return Err(Error::PayloadTooLarge);
         }
         let webhook_id = self.keys.verify(request.headers(), body)?;
+        log.webhook_id = Some(webhook_id.as_str().to_owned());
         match operation {
             Operation::ConnectIntegration => {
                 let request = ConnectRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
                 let written = ops::connect(&self.store, deadline, &request, &webhook_id).await?;
+                log.version_id = Some(written.version_id.clone());
                 let status = if written.created {
                     StatusCode::CREATED
                 } else {
@@ -176,6 +207,8 @@ impl App {
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
                 let fetched = ops::fetch(&self.store, &self.cache, deadline, &request).await?;
+                log.version_id = Some(fetched.version_id.clone());
+                log.cache_hit = Some(fetched.from_cache);
                 Ok((
                     StatusCode::OK,
                     json!({
@@ -191,6 +224,7 @@ impl App {
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
                 let written = ops::update(&self.store, deadline, &request, &webhook_id).await?;
+                log.version_id = Some(written.version_id.clone());
                 Ok((
                     StatusCode::OK,
                     written_body(request.tenant.as_str(), request.provider.id, written),

@@ -14,6 +14,7 @@
 //! - [`deadline`]: the time a request has left, from the Lambda context.
 //! - [`ops`]: connect, fetch and update.
 //! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
+//! - [`metrics`]: one CloudWatch Embedded Metric Format line per request.
 //! - [`config`]: start-up from the environment, logging.
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod credentials;
 pub mod deadline;
 mod error;
 pub mod http;
+pub mod metrics;
 pub mod ops;
 pub mod provider;
 pub mod request;

@@ -153,12 +153,21 @@ impl PutOutcome {
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     client: Client,
+    kms_key_id: Option<String>,
 }
 
 impl SecretStore {
-    /// Wraps a configured client.
+    /// Wraps a configured client; new secrets use Secrets Manager's AWS-managed key.
     pub fn new(client: Client) -> Self {
-        SecretStore { client }
+        SecretStore {
+            client,
+            kms_key_id: None,
+        }
+    }
+
+    /// The same store, creating new secrets encrypted with the KMS key `kms_key_id` (if any).
+    pub fn with_kms_key(self, kms_key_id: Option<String>) -> Self {
+        SecretStore { kms_key_id, ..self }
     }
 
     /// CreateSecret with `token` as the first version's id. Returns that version id.
@@ -184,6 +193,7 @@ impl SecretStore {
             .name(name)
             .secret_string(value)
             .client_request_token(token)
+            .set_kms_key_id(self.kms_key_id.clone())
             .set_tags(Some(tags))
             .send();
         let output = deadline.bound(call).await?.map_err(classify)?;

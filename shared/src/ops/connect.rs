@@ -277,6 +277,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn new_secrets_use_the_stacks_kms_key_when_it_has_one() {
+        let create = mock!(Client::create_secret).then_compute_output(|req| {
+            assert_eq!(req.kms_key_id(), Some("arn:aws:kms:us-east-1:1:key/k"));
+            CreateSecretOutput::builder().build()
+        });
+        connect(
+            &store(&[&create]).with_kms_key(Some("arn:aws:kms:us-east-1:1:key/k".into())),
+            &deadline(),
+            &connect_request(),
+            &WebhookId::new_for_tests("m1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
     async fn winning_the_create_reports_created() {
         let create = mock!(Client::create_secret).then_compute_output(|req| {
             assert_eq!(req.tags().len(), 3);

@@ -18,6 +18,8 @@ pub struct Fetched {
     pub version_id: String,
     /// Its credentials.
     pub credentials: Credentials,
+    /// Whether it was served from the container's cache.
+    pub from_cache: bool,
 }
 
 /// Reads a tenant's credentials: the current or previous version, or one by id.
@@ -49,7 +51,7 @@ pub async fn fetch(
     if let Some(cached) =
         servable_from_cache(store, cache, deadline, &name, selector, max_age).await?
     {
-        return fetched(request, &cached);
+        return fetched(request, &cached, true);
     }
     let stored = match store.get(deadline, &name, selector).await {
         Ok(stored) => stored,
@@ -58,7 +60,7 @@ pub async fn fetch(
             return Err(read_failure(store, deadline, &name, &request.version, err).await);
         }
     };
-    let answer = fetched(request, &stored)?;
+    let answer = fetched(request, &stored, false)?;
     cache.store(&name, selector, &stored);
     Ok(answer)
 }
@@ -129,10 +131,15 @@ async fn read_failure(
     }
 }
 
-fn fetched(request: &FetchRequest, stored: &StoredSecret) -> Result<Fetched, Error> {
+fn fetched(
+    request: &FetchRequest,
+    stored: &StoredSecret,
+    from_cache: bool,
+) -> Result<Fetched, Error> {
     Ok(Fetched {
         credentials: Credentials::from_stored(request.provider, &stored.value)?,
         version_id: stored.version_id.clone(),
+        from_cache,
     })
 }
 

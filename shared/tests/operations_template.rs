@@ -1,0 +1,161 @@
+//! The stack's operations resources, checked on the template: every function logs to a log group
+//! of its own with the stack's retention, the HTTP API writes access logs (never bodies), and every
+//! alarm watches a metric that exists — one the functions emit (names, dimensions, outcomes from
+//! the code) or one of Lambda's or API Gateway's for this stack's resources.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value as Yaml;
+use tenant_keys::Error;
+use tenant_keys::metrics::{DIMENSIONS, METRIC_NAMES};
+
+fn template() -> Yaml {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn tagged(tag: &str, value: &str) -> Yaml {
+    serde_yaml::from_str(&format!("{tag} \"{value}\"")).unwrap()
+}
+
+/// The resources of `kind`, by logical id.
+fn resources<'a>(template: &'a Yaml, kind: &str) -> Vec<(&'a str, &'a Yaml)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .map(|(id, resource)| (id.as_str().unwrap(), resource))
+        .collect()
+}
+
+/// The logical id a `!Ref` or `!GetAtt X.Arn` names.
+fn target(value: &Yaml) -> String {
+    let Yaml::Tagged(tagged) = value else {
+        panic!("not a reference: {value:?}")
+    };
+    let name = tagged.value.as_str().unwrap();
+    name.split('.').next().unwrap().to_owned()
+}
+
+fn assert_retained_log_group(template: &Yaml, id: &str) {
+    let group = &template["Resources"][id];
+    assert_eq!(group["Type"], Yaml::from("AWS::Logs::LogGroup"), "{id}");
+    assert_eq!(
+        group["Properties"]["RetentionInDays"],
+        tagged("!Ref", "LogRetentionDays"),
+        "{id}"
+    );
+}
+
+#[test]
+fn every_function_logs_to_its_own_log_group_with_the_stacks_retention() {
+    let template = template();
+    let functions = resources(&template, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 5);
+    let mut groups = BTreeSet::new();
+    for (id, function) in functions {
+        let logging = &function["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], Yaml::from("JSON"), "{id}");
+        // Lambda's filter passes everything (the metrics lines carry no level); LogLevel is
+        // applied by the functions themselves.
+        assert_eq!(logging["ApplicationLogLevel"], Yaml::from("TRACE"), "{id}");
+        let group = target(&logging["LogGroup"]);
+        assert_retained_log_group(&template, &group);
+        assert!(groups.insert(group), "{id} shares a log group");
+    }
+    assert_eq!(
+        template["Globals"]["Function"]["Environment"]["Variables"]["TENANT_KEYS_LOG_LEVEL"],
+        tagged("!Ref", "LogLevel")
+    );
+}
+
+#[test]
+fn the_http_api_writes_access_logs_without_bodies() {
+    let template = template();
+    let settings = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    assert_retained_log_group(&template, &target(&settings["DestinationArn"]));
+    let format: serde_json::Value =
+        serde_json::from_str(settings["Format"].as_str().unwrap()).unwrap();
+    for field in [
+        "requestId",
+        "routeKey",
+        "status",
+        "responseLatency",
+        "sourceIp",
+    ] {
+        assert!(format.get(field).is_some(), "access logs lack {field}");
+    }
+    let text = format.to_string().to_lowercase();
+    assert!(!text.contains("body") && !text.contains("header"), "{text}");
+}
+
+#[test]
+fn every_alarm_watches_a_metric_that_exists_and_notifies_the_optional_topic() {
+    let template = template();
+    let alarms = resources(&template, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 5);
+    let functions: BTreeSet<String> = resources(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    let outcomes = [
+        Error::UpstreamUnavailable.code(),
+        Error::TooManyWrites.code(),
+    ];
+    let mut watched_outcomes = BTreeSet::new();
+    for (id, alarm) in alarms {
+        let properties = &alarm["Properties"];
+        let actions: Yaml =
+            serde_yaml::from_str("!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]")
+                .unwrap();
+        assert_eq!(properties["AlarmActions"], actions, "{id}");
+        if properties["Namespace"] == tagged("!Ref", "MetricsNamespace") {
+            // One of the functions' own metrics, by a dimension they emit.
+            let name = properties["MetricName"].as_str().unwrap();
+            assert!(METRIC_NAMES.contains(&name), "{id}: {name} is not emitted");
+            for dimension in properties["Dimensions"].as_sequence().unwrap() {
+                let dimension_name = dimension["Name"].as_str().unwrap();
+                assert!(DIMENSIONS.contains(&dimension_name), "{id}");
+                let value = dimension["Value"].as_str().unwrap();
+                assert!(
+                    outcomes.contains(&value),
+                    "{id}: {value} is no outcome the code emits"
+                );
+                watched_outcomes.insert(value.to_owned());
+            }
+            continue;
+        }
+        // Metric math over Lambda's metrics of every function, or API Gateway's of this API.
+        let metrics = properties["Metrics"].as_sequence().expect("metric math");
+        let mut referenced = BTreeSet::new();
+        for metric in metrics {
+            let stat = &metric["MetricStat"]["Metric"];
+            if stat.is_null() {
+                continue;
+            }
+            let dimension = &stat["Dimensions"][0];
+            match stat["Namespace"].as_str().unwrap() {
+                "AWS/Lambda" => {
+                    assert_eq!(dimension["Name"], Yaml::from("FunctionName"), "{id}");
+                    referenced.insert(target(&dimension["Value"]));
+                }
+                "AWS/ApiGateway" => {
+                    assert_eq!(dimension["Name"], Yaml::from("ApiId"), "{id}");
+                    assert_eq!(dimension["Value"], tagged("!Ref", "HttpApi"), "{id}");
+                }
+                other => panic!("{id}: unexpected namespace {other}"),
+            }
+        }
+        assert!(
+            referenced.is_empty() || referenced == functions,
+            "{id} watches some functions only: {referenced:?}"
+        );
+    }
+    assert_eq!(
+        watched_outcomes.len(),
+        outcomes.len(),
+        "{watched_outcomes:?}"
+    );
+}
