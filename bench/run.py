@@ -20,7 +20,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,9 @@ FUNCTIONS = ["connect-integration", "fetch-key", "update-key", "disconnect-integ
 TENANT = "org_bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 20
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from localnet import free_port, wait_for_port  # noqa: E402
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 # The floors (BENCHMARKS.md), checked on every run.
@@ -45,23 +47,6 @@ FLOOR_ANY_VS_NODE = 5.0  # every function's
 FLOOR_RSS_MIB = 12.0
 FLOOR_CACHED_HANDLER_P99_MS = 0.5
 FLOOR_ZIP_BYTES = 3_000_000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on 127.0.0.1:{port}")
 
 
 def percentile(values, p):

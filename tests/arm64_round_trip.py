@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,22 +31,8 @@ FUNCTIONS = {
 }
 QEMU = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on 127.0.0.1:{port}")
+sys.path.insert(0, str(ROOT / "scripts"))
+from localnet import free_port, wait_for_port  # noqa: E402
 
 
 class RoundTrip:
