@@ -8,6 +8,7 @@
 
 use std::process::Command;
 
+use moto::provider::{MockProvider, Mode};
 use serde_json::{Value, json};
 use tenant_keys::provider::PROVIDERS;
 use tenant_keys_e2e::{Stack, leaks, random_whsec_key, unique, workspace};
@@ -38,6 +39,12 @@ fn raw_key() -> String {
 async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
     let raw = raw_key();
     let whsec = random_whsec_key();
+    // The stack's key checks (`verify`) go to a mock Vapi that refuses keys containing "wrong".
+    let vapi = MockProvider::start(Mode::RejectKeysContaining("wrong".into())).await;
+    // SAFETY of the test: set before the stack (and any other thread of this test) starts.
+    unsafe {
+        std::env::set_var("PROVIDER_CHECK_BASE_URL_VAPI", vapi.url());
+    }
     let stack = Stack::start_with_signing_secret(2, &format!("{raw} {whsec}")).await;
     let marker = unique("value");
 

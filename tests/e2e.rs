@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use moto::provider::{MockProvider, Mode};
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
     Answer, Stack, admin_client, leaks, now, release_binaries, secrets_manager_endpoint, unique,
@@ -33,11 +34,18 @@ fn vapi(tenant: &str, public: &str, private: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn end_to_end_through_the_lambda_runtime_emulator() {
+    // The provider checks (`verify`) go to a mock provider of this test's own.
+    let provider = MockProvider::start(Mode::Accept).await;
+    // SAFETY of the test: set before the stack (and any other thread of this test) starts.
+    unsafe {
+        std::env::set_var("PROVIDER_CHECK_BASE_URL_VAPI", provider.url());
+    }
     let stack = Arc::new(Stack::start_allowing_purge(INSTANCES_PER_FUNCTION).await);
     let secrets = Arc::new(Secrets(std::sync::Mutex::new(Vec::new())));
 
     connect_fetch_update_and_previous(&stack, &secrets).await;
     connects_and_updates_in_turn(&stack, &secrets).await;
+    verify_checks_with_the_provider(&stack, &secrets, &provider).await;
     every_auth_failure_is_the_same_401(&stack).await;
     bad_inputs_get_their_4xx(&stack).await;
     concurrent_connects_for_a_new_tenant(&stack, &secrets).await;
@@ -160,6 +168,80 @@ async fn connect_fetch_update_and_previous(stack: &Stack, secrets: &Secrets) {
         (200, &json!(false), &current.body["versionId"])
     );
     assert_eq!(moto::version_count(&admin, &name).await, versions);
+}
+
+/// `"verify": true` through the emulator, against the mock provider: each outcome of the check,
+/// the exact request it made, and that nothing was written when the key was refused or could not
+/// be checked.
+async fn verify_checks_with_the_provider(
+    stack: &Stack,
+    secrets: &Secrets,
+    provider: &MockProvider,
+) {
+    let connect = |tenant: &str, private: &str| {
+        let mut body = vapi(tenant, &secrets.new_value("pk"), private);
+        body["verify"] = json!(true);
+        body
+    };
+    let admin = admin_client(&secrets_manager_endpoint());
+    let stored = |tenant: String| {
+        let admin = admin.clone();
+        async move { moto::secrets_named_under(&admin, &format!("tenant/{tenant}/")).await }
+    };
+
+    provider.set(Mode::Accept);
+    let tenant = unique("org_verify");
+    let key = secrets.new_value("sk-verify");
+    let accepted = stack
+        .call("connect-integration", &connect(&tenant, &key))
+        .await;
+    assert_eq!(
+        (accepted.status, &accepted.body["verified"]),
+        (201, &json!(true))
+    );
+    let request = provider.received().pop().unwrap();
+    assert_eq!(
+        (request.method.as_str(), request.target.as_str()),
+        ("GET", "/assistant?limit=1")
+    );
+    assert_eq!(request.authorization, Some(format!("Bearer {key}")));
+
+    for (mode, status, code) in [
+        (Mode::Status(401), 422, "credentials_rejected"),
+        (Mode::Status(502), 503, "provider_unavailable"),
+        (Mode::Drop, 503, "provider_unavailable"),
+    ] {
+        provider.set(mode);
+        let fresh = unique("org_verify_no");
+        let answer = stack
+            .call(
+                "connect-integration",
+                &connect(&fresh, &secrets.new_value("sk-no")),
+            )
+            .await;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (status, Some(code)),
+            "{:?}",
+            answer.body
+        );
+        assert_eq!(stored(fresh).await, 0, "nothing written");
+        let update = json!({"tenantId": tenant, "provider": "vapi", "verify": true,
+            "credentials": {"privateApiKey": secrets.new_value("sk-no-update")}});
+        let answer = stack.call("update-key", &update).await;
+        assert_eq!(answer.status, status, "{:?}", answer.body);
+        let current = stack
+            .call(
+                "fetch-key",
+                &json!({"tenantId": tenant, "provider": "vapi"}),
+            )
+            .await;
+        assert_eq!(
+            current.body["versionId"], accepted.body["versionId"],
+            "nothing written"
+        );
+    }
+    provider.set(Mode::Accept);
 }
 
 /// connect → update → connect → update: after each step the write is current, the one before it

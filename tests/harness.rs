@@ -224,8 +224,12 @@ impl Stack {
             for instance in 0..instances {
                 let log =
                     File::create(stack.log_dir.join(format!("{function}-{instance}.log"))).unwrap();
+                // The provider checks' base URLs, when a test points them at a mock provider.
+                let provider_urls = std::env::vars()
+                    .filter(|(name, _)| name.starts_with("PROVIDER_CHECK_BASE_URL_"));
                 let child = Command::new(binaries.join(function))
                     .env_clear()
+                    .envs(provider_urls)
                     .env("PATH", std::env::var("PATH").unwrap_or_default())
                     .env(
                         "AWS_LAMBDA_RUNTIME_API",

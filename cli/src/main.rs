@@ -43,6 +43,9 @@ enum Command {
         /// A credential field, `name=value`; `name=-` reads the value from stdin. Repeatable.
         #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
         set: Vec<String>,
+        /// Check the key with the provider before storing it.
+        #[arg(long)]
+        verify: bool,
         #[command(flatten)]
         send: SendOptions,
     },
@@ -76,6 +79,9 @@ enum Command {
         /// Write only if this is still the current version (compare-and-swap).
         #[arg(long)]
         expected_version: Option<String>,
+        /// Check the merged key with the provider before storing it.
+        #[arg(long)]
+        verify: bool,
         #[command(flatten)]
         send: SendOptions,
     },
@@ -217,9 +223,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 
 fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
     Ok(match command {
-        Command::Connect { target, set, send } => {
-            let body = json!({"tenantId": target.tenant, "provider": target.provider,
-                              "credentials": fields(&set)?});
+        Command::Connect {
+            target,
+            set,
+            verify,
+            send,
+        } => {
+            let mut body = json!({"tenantId": target.tenant, "provider": target.provider,
+                                  "credentials": fields(&set)?});
+            if verify {
+                body["verify"] = Value::Bool(true);
+            }
             (
                 Call {
                     function: "connect-integration",
@@ -263,12 +277,16 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
             target,
             set,
             expected_version,
+            verify,
             send,
         } => {
             let mut body = json!({"tenantId": target.tenant, "provider": target.provider,
                                   "credentials": fields(&set)?});
             if let Some(expected) = expected_version {
                 body["expectedVersionId"] = Value::String(expected);
+            }
+            if verify {
+                body["verify"] = Value::Bool(true);
             }
             (
                 Call {

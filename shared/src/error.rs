@@ -56,6 +56,21 @@ pub enum Error {
     /// Secrets Manager refuses to change the secret in its present state (scheduled for deletion).
     #[error("the secret cannot be written now; it may be scheduled for deletion")]
     SecretUnavailable,
+    /// `verify`: the provider refused the key (401/403); nothing was stored.
+    #[error("{provider} refused the {field}; nothing was stored")]
+    CredentialsRejected {
+        /// The provider.
+        provider: &'static str,
+        /// The field it was sent.
+        field: &'static str,
+    },
+    /// `verify`: the provider did not answer usably (timeout, 5xx, 429, no connection); nothing
+    /// was stored.
+    #[error("{provider} could not check the key now; nothing was stored; retry later")]
+    ProviderUnavailable {
+        /// The provider.
+        provider: &'static str,
+    },
     /// Secrets Manager refuses new versions of the secret: AWS's version quota is spent.
     #[error(
         "Secrets Manager refuses new versions of these credentials: AWS's quota of about 100 versions of one secret created within 24 hours is reached; nothing was changed; retry later"
@@ -90,6 +105,8 @@ impl Error {
             Error::PurgeDisabled => "purge_disabled",
             Error::SecretUnavailable => "secret_unavailable",
             Error::TooManyWrites => "too_many_writes",
+            Error::CredentialsRejected { .. } => "credentials_rejected",
+            Error::ProviderUnavailable { .. } => "provider_unavailable",
             Error::InvalidStoredValue => "invalid_stored_value",
             Error::UpstreamUnavailable => "upstream_unavailable",
             Error::Internal(_) => "internal",
@@ -113,7 +130,10 @@ impl Error {
                 StatusCode::CONFLICT
             }
             Error::TooManyWrites => StatusCode::TOO_MANY_REQUESTS,
-            Error::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::CredentialsRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::UpstreamUnavailable | Error::ProviderUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::InvalidStoredValue | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,6 +155,8 @@ impl Error {
             Error::PurgeDisabled => "Purge disabled",
             Error::SecretUnavailable => "Secret unavailable",
             Error::TooManyWrites => "Too many writes",
+            Error::CredentialsRejected { .. } => "Credentials rejected",
+            Error::ProviderUnavailable { .. } => "Provider unavailable",
             Error::InvalidStoredValue => "Invalid stored value",
             Error::UpstreamUnavailable => "Upstream unavailable",
             Error::Internal(_) => "Internal error",

@@ -3,6 +3,7 @@
 //! Each request ends in exactly one JSON log line (the audit trail: operation, tenant, provider,
 //! outcome, request id, `webhook-id`, version read or written) and one metrics line.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use http::{HeaderValue, StatusCode, header};
@@ -20,6 +21,7 @@ use crate::request::{
     ConnectRequest, DisconnectRequest, FetchRequest, ListRequest, Target, UpdateRequest,
 };
 use crate::store::SecretStore;
+use crate::verify::ProviderChecker;
 
 /// Largest accepted request body: 64 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,6 +68,8 @@ pub struct App {
     cache: ReadCache,
     disconnect_policy: DisconnectPolicy,
     metrics: MetricsWriter,
+    /// Built on the first request that asks to `verify`.
+    checker: OnceLock<ProviderChecker>,
 }
 
 /// What the log and metrics lines may say of a request: only validated ids, never values.
@@ -91,7 +95,19 @@ impl App {
             cache,
             disconnect_policy: DisconnectPolicy::default(),
             metrics: MetricsWriter::silent(),
+            checker: OnceLock::new(),
         }
+    }
+
+    /// The provider checker, built on first use; `None` when the request does not verify.
+    fn checker(&self, verify: bool) -> Result<Option<&ProviderChecker>, Error> {
+        if !verify {
+            return Ok(None);
+        }
+        if self.checker.get().is_none() {
+            let _ = self.checker.set(ProviderChecker::new()?);
+        }
+        Ok(self.checker.get())
     }
 
     /// The same function writing its metrics with `metrics`.
@@ -190,7 +206,9 @@ impl App {
                 let request = ConnectRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
-                let written = ops::connect(&self.store, deadline, &request, &webhook_id).await?;
+                let checker = self.checker(request.verify)?;
+                let written =
+                    ops::connect(&self.store, deadline, &request, &webhook_id, checker).await?;
                 log.version_id = Some(written.version_id.clone());
                 let status = if written.created {
                     StatusCode::CREATED
@@ -223,7 +241,9 @@ impl App {
                 let request = UpdateRequest::parse(body)?;
                 log.tenant_id = Some(request.tenant.as_str().to_owned());
                 log.provider = Some(request.provider.id);
-                let written = ops::update(&self.store, deadline, &request, &webhook_id).await?;
+                let checker = self.checker(request.verify)?;
+                let written =
+                    ops::update(&self.store, deadline, &request, &webhook_id, checker).await?;
                 log.version_id = Some(written.version_id.clone());
                 Ok((
                     StatusCode::OK,
@@ -295,9 +315,10 @@ impl App {
     }
 }
 
-/// The answer of connect and update: the credentials only masked.
+/// The answer of connect and update: the credentials only masked; `verified` only when the
+/// request asked to verify.
 fn written_body(tenant_id: &str, provider: &str, written: Written) -> Value {
-    json!({
+    let mut body = json!({
         "tenantId": tenant_id,
         "provider": provider,
         "versionId": written.version_id,
@@ -305,7 +326,11 @@ fn written_body(tenant_id: &str, provider: &str, written: Written) -> Value {
         "changed": written.changed,
         "restored": written.restored,
         "credentials": written.credentials.view(View::Masked),
-    })
+    });
+    if written.verified {
+        body["verified"] = json!(true);
+    }
+    body
 }
 
 /// The one mapping of an error to its `application/problem+json` response (RFC 9457).
@@ -326,7 +351,7 @@ pub fn problem(err: &Error) -> Response<Body> {
         Error::MethodNotAllowed => {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
-        Error::UpstreamUnavailable => {
+        Error::UpstreamUnavailable | Error::ProviderUnavailable { .. } => {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
@@ -413,6 +438,14 @@ mod tests {
             (Error::PurgeDisabled, 403),
             (Error::SecretUnavailable, 409),
             (Error::TooManyWrites, 429),
+            (
+                Error::CredentialsRejected {
+                    provider: "vapi",
+                    field: "privateApiKey",
+                },
+                422,
+            ),
+            (Error::ProviderUnavailable { provider: "vapi" }, 503),
             (Error::InvalidStoredValue, 500),
             (Error::UpstreamUnavailable, 503),
             (Error::Internal(String::new()), 500),

@@ -16,6 +16,7 @@
 //! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per request.
 //! - [`config`]: start-up from the environment, logging.
+//! - [`verify`]: checking keys with the provider before they are stored.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -31,6 +32,7 @@ pub mod provider;
 pub mod request;
 pub mod store;
 pub mod tenant;
+pub mod verify;
 
 pub use config::init_tracing;
 pub use error::Error;

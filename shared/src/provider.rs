@@ -1,4 +1,5 @@
-//! The provider registry: which third-party services tenant-keys stores keys for, and their fields.
+//! The provider registry: which third-party services tenant-keys stores keys for, their fields, and
+//! how a key can be checked with the provider before it is stored.
 //!
 //! It is data, not code paths: adding a provider is one entry in [`PROVIDERS`].
 
@@ -13,6 +14,25 @@ pub struct Field {
     pub public: bool,
 }
 
+/// How to check a provider's credentials: one cheap, read-only request that the provider accepts
+/// with a valid key and refuses with an invalid one. The key goes in
+/// `Authorization: Bearer <field>`.
+#[derive(Debug)]
+pub struct Check {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The provider's API base, e.g. `https://api.vapi.ai` (see [`Check::base_url`]).
+    pub base_url: &'static str,
+    /// Path and query of the request, e.g. `/assistant?limit=1`.
+    pub path: &'static str,
+    /// The credential field sent as the Bearer token.
+    pub field: &'static str,
+    /// Statuses that mean the key was accepted.
+    pub accepted: &'static [u16],
+    /// Statuses that mean the key was refused.
+    pub rejected: &'static [u16],
+}
+
 /// A provider and the fields its credentials consist of. Every field is required on connect.
 #[derive(Debug)]
 pub struct Provider {
@@ -20,6 +40,8 @@ pub struct Provider {
     pub id: &'static str,
     /// The credential fields, all required.
     pub fields: &'static [Field],
+    /// How to check a key with the provider, if it can be checked cheaply.
+    pub check: Option<Check>,
 }
 
 /// Every provider tenant-keys knows.
@@ -36,6 +58,15 @@ pub static PROVIDERS: &[Provider] = &[
                 public: false,
             },
         ],
+        // The public key only works with Vapi's web SDK and cannot be checked cheaply.
+        check: Some(Check {
+            method: "GET",
+            base_url: "https://api.vapi.ai",
+            path: "/assistant?limit=1",
+            field: "privateApiKey",
+            accepted: &[200],
+            rejected: &[401, 403],
+        }),
     },
     Provider {
         id: "openai",
@@ -43,8 +74,34 @@ pub static PROVIDERS: &[Provider] = &[
             name: "apiKey",
             public: false,
         }],
+        check: Some(Check {
+            method: "GET",
+            base_url: "https://api.openai.com",
+            path: "/v1/models",
+            field: "apiKey",
+            accepted: &[200],
+            rejected: &[401, 403],
+        }),
     },
 ];
+
+/// Environment variable prefix overriding a provider's check base URL, e.g.
+/// `PROVIDER_CHECK_BASE_URL_VAPI=http://127.0.0.1:8080` — for local use and tests only.
+pub const CHECK_BASE_URL_ENV_PREFIX: &str = "PROVIDER_CHECK_BASE_URL_";
+
+impl Check {
+    /// The base URL the check goes to: the provider's, unless
+    /// `PROVIDER_CHECK_BASE_URL_<PROVIDER>` overrides it (local use and tests).
+    pub fn base_url(&self, provider: &Provider) -> String {
+        std::env::var(format!(
+            "{CHECK_BASE_URL_ENV_PREFIX}{}",
+            provider.id.to_ascii_uppercase()
+        ))
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| self.base_url.to_owned())
+    }
+}
 
 impl Provider {
     /// Looks a provider up by id.

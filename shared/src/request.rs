@@ -35,6 +35,8 @@ pub struct ConnectRequest {
     pub provider: &'static Provider,
     /// Every field of the provider.
     pub credentials: Credentials,
+    /// Check the credentials with the provider before storing them (default `false`).
+    pub verify: bool,
 }
 
 /// `fetch-key`: read a tenant's credentials.
@@ -64,6 +66,8 @@ pub struct UpdateRequest {
     pub changes: Credentials,
     /// When set, write only if this is still the current version.
     pub expected_version_id: Option<String>,
+    /// Check the merged credentials with the provider before storing them (default `false`).
+    pub verify: bool,
 }
 
 /// Which integrations `disconnect-integration` takes out of reach.
@@ -100,14 +104,16 @@ impl ConnectRequest {
     /// `invalid_json`, `invalid_request`, `invalid_tenant_id`, `unknown_provider` or
     /// `invalid_credentials`, as documented.
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
-        let fields = object(body, &["tenantId", "provider", "credentials"])?;
+        let fields = object(body, &["tenantId", "provider", "credentials", "verify"])?;
         let tenant = tenant(&fields)?;
         let provider = provider(&fields)?;
         let credentials = credentials(&fields, provider, Completeness::AllFields)?;
+        let verify = verify(&fields, provider)?;
         Ok(ConnectRequest {
             tenant,
             provider,
             credentials,
+            verify,
         })
     }
 }
@@ -203,17 +209,25 @@ impl UpdateRequest {
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
         let fields = object(
             body,
-            &["tenantId", "provider", "credentials", "expectedVersionId"],
+            &[
+                "tenantId",
+                "provider",
+                "credentials",
+                "expectedVersionId",
+                "verify",
+            ],
         )?;
         let tenant = tenant(&fields)?;
         let provider = provider(&fields)?;
         let changes = credentials(&fields, provider, Completeness::SomeFields)?;
         let expected_version_id = version_id(&fields, "expectedVersionId")?;
+        let verify = verify(&fields, provider)?;
         Ok(UpdateRequest {
             tenant,
             provider,
             changes,
             expected_version_id,
+            verify,
         })
     }
 }
@@ -325,6 +339,15 @@ fn version_id(fields: &Map<String, Value>, name: &str) -> Result<Option<String>,
             })
         })
         .transpose()
+}
+
+/// `verify`: a boolean, and only for a provider that can be checked.
+fn verify(fields: &Map<String, Value>, provider: &'static Provider) -> Result<bool, Error> {
+    let verify = optional_bool(fields, "verify")?.unwrap_or(false);
+    if verify {
+        crate::verify::required_check(provider)?;
+    }
+    Ok(verify)
 }
 
 fn optional_bool(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, Error> {

@@ -36,9 +36,11 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (409, "idempotency_conflict"),
     (409, "secret_unavailable"),
     (413, "payload_too_large"),
+    (422, "credentials_rejected"),
     (429, "too_many_writes"),
     (500, "invalid_stored_value"),
     (500, "internal"),
+    (503, "provider_unavailable"),
     (503, "upstream_unavailable"),
 ];
 

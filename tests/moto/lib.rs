@@ -1,7 +1,10 @@
 //! The moto Secrets Manager that `scripts/test` starts on a free loopback port and names in
 //! `TENANT_KEYS_TEST_SM_ENDPOINT`, as the handler tests (`shared/tests`) and the end-to-end tests
 //! (`tests/`) both see it: its endpoint (the tests fail without it, never skip), a client for
-//! setting up and inspecting secrets, and the inspections the tests assert on.
+//! setting up and inspecting secrets, and the inspections the tests assert on. Also a mock
+//! third-party provider API ([`provider`]) for the `verify` tests of both packages.
+
+pub mod provider;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};

@@ -50,6 +50,11 @@ export interface ConnectRequest<P extends Provider> {
   tenantId: string;
   provider: P;
   credentials: Credentials<P>;
+  /**
+   * Check the key with the provider before storing it: `credentials_rejected` (422) if the
+   * provider refuses it, `provider_unavailable` (503) if it cannot say now; nothing is stored then.
+   */
+  verify?: boolean;
 }
 
 /** The body of update-key: the fields to change, merged into the current credentials. */
@@ -59,6 +64,8 @@ export interface UpdateRequest<P extends Provider> {
   credentials: Partial<Credentials<P>>;
   /** Write only if this is still the current version (compare-and-swap); else `version_conflict`. */
   expectedVersionId?: string;
+  /** Check the merged key with the provider before storing it (see `ConnectRequest.verify`). */
+  verify?: boolean;
 }
 
 /** Which version fetch-key reads: a stage (`current` by default), or one exact version by id. */
@@ -96,6 +103,8 @@ export interface WriteResult<P extends Provider> {
   changed: boolean;
   /** Whether a disconnected integration was restored by this connect. */
   restored: boolean;
+  /** Present (true) when the request asked to `verify` and the provider accepted the key. */
+  verified?: boolean;
   /** The stored credentials, masked (`****` and at most the last 4 characters). */
   credentials: Credentials<P>;
 }

@@ -19,6 +19,8 @@ const API_ERROR_CODES = [
   "purge_disabled",
   "secret_unavailable",
   "too_many_writes",
+  "credentials_rejected",
+  "provider_unavailable",
   "payload_too_large",
   "invalid_stored_value",
   "internal",

@@ -250,6 +250,29 @@ describe("lifecycle", () => {
   });
 });
 
+describe("verify", () => {
+  test("a key the provider accepts is stored and verified; a refused one is 422 and not stored", async () => {
+    const tenantId = tenant();
+    const good = { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") };
+    const stored = await client.connectIntegration({ tenantId, provider: "vapi", credentials: good, verify: true });
+    assert.equal(stored.verified, true);
+    const plain = await client.updateKey({ tenantId, provider: "vapi", credentials: { publicApiKey: secretValue("pk") } });
+    assert.equal(plain.verified, undefined);
+    await rejectsWith(
+      client.updateKey({
+        tenantId,
+        provider: "vapi",
+        credentials: { privateApiKey: secretValue("sk-wrong") },
+        verify: true,
+      }),
+      422,
+      "credentials_rejected",
+    );
+    const current = await client.fetchKey({ tenantId, provider: "vapi" });
+    assert.equal(current.versionId, plain.versionId, "nothing written");
+  });
+});
+
 describe("typed errors", () => {
   test("400 invalid_tenant_id", async () => {
     await rejectsWith(

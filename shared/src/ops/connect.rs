@@ -6,6 +6,7 @@ use crate::auth::WebhookId;
 use crate::deadline::Deadline;
 use crate::request::ConnectRequest;
 use crate::store::{STAGE_CURRENT, STAGE_PENDING, SecretStore, StoreError};
+use crate::verify::ProviderChecker;
 
 use super::{Written, backoff, idempotency_conflict, kept_changing, version_token};
 
@@ -23,7 +24,11 @@ pub const MAX_MOVE_ROUNDS: u32 = 8;
 /// A secret scheduled for deletion (disconnected) is restored first (`restored`): its value before
 /// the disconnect becomes the previous version.
 ///
+/// With a `checker` (the request asked to `verify`), the credentials are checked with the provider
+/// before anything is written.
+///
 /// # Errors
+/// `credentials_rejected` or `provider_unavailable` from the check (nothing written);
 /// `idempotency_conflict` when the `webhook-id` was used with other credentials;
 /// `version_conflict` when a retried request's version has been replaced by a newer write since
 /// its first attempt (it is not applied again); `upstream_unavailable` when the name of a purged
@@ -33,7 +38,13 @@ pub async fn connect(
     deadline: &Deadline,
     request: &ConnectRequest,
     webhook_id: &WebhookId,
+    checker: Option<&ProviderChecker>,
 ) -> Result<Written, Error> {
+    if let Some(checker) = checker {
+        checker
+            .check(deadline, request.provider, &request.credentials)
+            .await?;
+    }
     let name = request.tenant.secret_name(request.provider);
     let value = request.credentials.to_stored();
     let token = version_token(webhook_id, &name, "connect");
@@ -47,6 +58,7 @@ pub async fn connect(
         created,
         changed: true,
         restored,
+        verified: checker.is_some(),
         credentials: request.credentials.clone(),
     };
     match store.create(deadline, &name, &value, &token, &tags).await {
@@ -165,6 +177,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();
@@ -185,6 +198,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();
@@ -214,6 +228,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();
@@ -239,6 +254,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();
@@ -268,6 +284,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();
@@ -287,6 +304,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();
@@ -306,6 +324,7 @@ mod tests {
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();

@@ -69,6 +69,7 @@ pub(crate) fn connect_request() -> ConnectRequest {
             Completeness::AllFields,
         )
         .unwrap(),
+        verify: false,
     }
 }
 
@@ -84,6 +85,7 @@ pub(crate) fn update_request_of(private: &str, expected: Option<&str>) -> Update
         )
         .unwrap(),
         expected_version_id: expected.map(str::to_owned),
+        verify: false,
     }
 }
 

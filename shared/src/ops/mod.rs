@@ -50,6 +50,8 @@ pub struct Written {
     pub changed: bool,
     /// Whether a disconnected secret was restored by this request (connect only).
     pub restored: bool,
+    /// Whether the provider accepted the credentials (only checked when the request asks).
+    pub verified: bool,
     /// The credentials now stored.
     pub credentials: Credentials,
 }

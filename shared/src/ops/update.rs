@@ -6,6 +6,7 @@ use crate::credentials::Credentials;
 use crate::deadline::Deadline;
 use crate::request::UpdateRequest;
 use crate::store::{STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError};
+use crate::verify::ProviderChecker;
 
 use super::{Written, backoff, idempotency_conflict, kept_changing, version_token};
 
@@ -24,8 +25,12 @@ pub const MAX_WRITE_ROUNDS: u32 = 3;
 /// duplicate of the request). With `expectedVersionId`, a lost swap is `version_conflict`;
 /// without it, the round is retried (with jitter) on the newer value, up to [`MAX_WRITE_ROUNDS`].
 ///
+/// With a `checker` (the request asked to `verify`), the merged credentials are checked with the
+/// provider before anything is written — also when they equal the stored ones.
+///
 /// # Errors
 /// `not_found` when never connected or scheduled for deletion; `version_conflict`;
+/// `credentials_rejected` or `provider_unavailable` from the check (nothing written);
 /// `idempotency_conflict` when the `webhook-id` was used with other credentials;
 /// `too_many_writes`; `invalid_stored_value`; store failures.
 pub async fn update(
@@ -33,8 +38,12 @@ pub async fn update(
     deadline: &Deadline,
     request: &UpdateRequest,
     webhook_id: &WebhookId,
+    checker: Option<&ProviderChecker>,
 ) -> Result<Written, Error> {
     let name = request.tenant.secret_name(request.provider);
+    // The merged credentials last checked with the provider: a later round checks again only if
+    // a concurrent write changed them.
+    let mut checked: Option<String> = None;
     for round in 0..MAX_WRITE_ROUNDS {
         if round > 0 {
             deadline.pause(backoff(round)).await?;
@@ -62,6 +71,7 @@ pub async fn update(
             created: false,
             changed,
             restored: false,
+            verified: checker.is_some(),
             credentials,
         };
 
@@ -83,14 +93,24 @@ pub async fn update(
         {
             return Err(stale_expected_version());
         }
-        if credentials.contains(&request.changes) {
+        let unchanged = credentials.contains(&request.changes);
+        credentials.merge(&request.changes);
+        let merged = credentials.to_stored();
+        if let Some(checker) = checker
+            && checked.as_ref() != Some(&merged)
+        {
+            checker
+                .check(deadline, request.provider, &credentials)
+                .await?;
+            checked = Some(merged.clone());
+        }
+        if unchanged {
             return Ok(answer(current_id, false, credentials));
         }
 
-        credentials.merge(&request.changes);
         let token = version_token(webhook_id, &name, &current_id);
         store
-            .put_pending(deadline, &name, &credentials.to_stored(), &token)
+            .put_pending(deadline, &name, &merged, &token)
             .await
             .map_err(idempotency_conflict)?;
         match store
@@ -141,6 +161,7 @@ mod tests {
             &deadline(),
             &update_request(Some("v1")),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();
@@ -171,6 +192,7 @@ mod tests {
             &deadline(),
             &update_request(Some("v1")),
             &webhook_id,
+            None,
         )
         .await
         .unwrap();
@@ -193,6 +215,7 @@ mod tests {
             &deadline(),
             &update_request(None),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();
@@ -222,6 +245,7 @@ mod tests {
             &deadline(),
             &update_request(None),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();
@@ -238,6 +262,7 @@ mod tests {
             &deadline(),
             &update_request_of("priv-0987654321wxyz", None),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap();
@@ -261,6 +286,7 @@ mod tests {
             &deadline(),
             &update_request(None),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();
@@ -281,6 +307,7 @@ mod tests {
             &deadline(),
             &update_request(Some("v1")),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();
@@ -303,6 +330,7 @@ mod tests {
             &deadline(),
             &update_request(None),
             &WebhookId::new_for_tests("m1"),
+            None,
         )
         .await
         .unwrap_err();

@@ -1,10 +1,11 @@
 /**
  * Connecting Vapi from the dashboard's integration page. The organization comes from the signed-in
- * user's token; the private key is checked with Vapi before anything is stored; the action returns
- * only once tenant-keys has stored the keys and the `plugins` row is written (or throws why not),
- * so the page never shows a false success. Reconnecting after a disconnect restores the secret.
+ * user's token; tenant-keys checks the private key with Vapi before anything is stored (`verify`);
+ * the action returns only once the keys are stored and the `plugins` row is written (or throws
+ * why not — `credentials_rejected` for a key Vapi refuses), so the page never shows a false
+ * success. Reconnecting after a disconnect restores the secret.
  */
-import { ConvexError, v } from "convex/values";
+import { v } from "convex/values";
 
 import { internal } from "../_generated/api";
 import { action } from "../_generated/server";
@@ -26,21 +27,13 @@ export const connectVapi = action({
   },
   handler: async (ctx, args): Promise<Connected> => {
     const orgId = await requireOrgId(ctx);
-    const check = await fetch("https://api.vapi.ai/assistant?limit=1", {
-      headers: { Authorization: `Bearer ${args.privateApiKey}` },
-    });
-    if (check.status === 401 || check.status === 403) {
-      throw new ConvexError({ code: "INVALID_KEY", message: "Vapi refused the private key" });
-    }
-    if (!check.ok) {
-      throw new ConvexError({ code: "VAPI_ERROR", message: `Vapi answered ${check.status}` });
-    }
     const stored = await tenantKeys()
       .connectIntegration(
         {
           tenantId: orgId,
           provider: "vapi",
           credentials: { publicApiKey: args.publicApiKey, privateApiKey: args.privateApiKey },
+          verify: true,
         },
         { idempotencyKey: `connect-vapi:${orgId}:${args.submissionId}` },
       )

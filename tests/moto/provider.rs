@@ -1,0 +1,125 @@
+//! A mock third-party provider API on loopback, for the `verify` tests: it answers every request
+//! as its [`Mode`] says and records what it received (method, path and query, `Authorization`),
+//! so a test can assert the exact request a check made. Point the functions at it with
+//! `PROVIDER_CHECK_BASE_URL_<PROVIDER>=<MockProvider::url>`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the mock answers.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// 200.
+    Accept,
+    /// This status, with a body that echoes the `Authorization` header (as some APIs echo keys):
+    /// it must never reach an answer or a log.
+    Status(u16),
+    /// 401 when the key contains this text, else 200.
+    RejectKeysContaining(String),
+    /// No answer for this long, then 200.
+    Slow(Duration),
+    /// Closes the connection without an answer.
+    Drop,
+}
+
+/// One request the mock received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The method.
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+}
+
+/// The running mock; it stops with the test's runtime.
+#[derive(Clone)]
+pub struct MockProvider {
+    url: String,
+    mode: Arc<Mutex<Mode>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl MockProvider {
+    /// Starts a mock on a free loopback port, answering as `mode`.
+    pub async fn start(mode: Mode) -> MockProvider {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mock = MockProvider {
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            mode: Arc::new(Mutex::new(mode)),
+            received: Arc::default(),
+        };
+        let server = mock.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(server.clone().answer(socket));
+            }
+        });
+        mock
+    }
+
+    /// The base URL, for `PROVIDER_CHECK_BASE_URL_<PROVIDER>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Changes how later requests are answered.
+    pub fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    async fn answer(self, mut socket: TcpStream) {
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let mut lines = text.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split(' ');
+        let (method, target) = (
+            first.next().unwrap_or_default(),
+            first.next().unwrap_or_default(),
+        );
+        let authorization = lines
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .map(|(_, value)| value.trim().to_owned());
+        self.received.lock().unwrap().push(Received {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            authorization: authorization.clone(),
+        });
+        let mode = self.mode.lock().unwrap().clone();
+        let key = authorization.unwrap_or_default();
+        let status = match mode {
+            Mode::Accept => 200,
+            Mode::Status(status) => status,
+            Mode::RejectKeysContaining(text) if key.contains(&text) => 401,
+            Mode::RejectKeysContaining(_) => 200,
+            Mode::Slow(pause) => {
+                tokio::time::sleep(pause).await;
+                200
+            }
+            Mode::Drop => return,
+        };
+        let body = format!("{{\"echo\":\"{key}\"}}");
+        let answer = format!(
+            "HTTP/1.1 {status} Mock\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = socket.write_all(answer.as_bytes()).await;
+    }
+}
