@@ -586,9 +586,7 @@ async fn connects_and_updates_in_turn_keep_current_and_previous_right() {
 
 #[tokio::test]
 async fn a_stalled_secrets_manager_is_answered_within_the_lambda_deadline() {
-    use lambda_http::RequestExt;
-    use lambda_http::lambda_runtime::Context;
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
     // An endpoint that accepts connections and never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -602,21 +600,13 @@ async fn a_stalled_secrets_manager_is_answered_within_the_lambda_deadline() {
     });
 
     let app = app_for(&endpoint);
-    let deadline_ms = (SystemTime::now() + Duration::from_millis(1500))
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    #[allow(clippy::field_reassign_with_default)] // Context is non-exhaustive
-    let context = {
-        let mut context = Context::default();
-        context.deadline = deadline_ms;
-        context
-    };
-    let request = signed(
-        &json!({"tenantId": new_tenant(), "provider": "vapi"}),
-        &new_webhook_id(),
-    )
-    .with_lambda_context(context);
+    let request = with_deadline_in(
+        signed(
+            &json!({"tenantId": new_tenant(), "provider": "vapi"}),
+            &new_webhook_id(),
+        ),
+        Duration::from_millis(1500),
+    );
     let started = Instant::now();
     let answer = call_with(&app, Operation::FetchKey, request).await;
     let took = started.elapsed();

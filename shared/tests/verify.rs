@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use lambda_http::RequestExt;
-use lambda_http::lambda_runtime::Context;
 use moto::provider::{MockProvider, Mode, Received};
 use serde_json::{Value, json};
 use support::*;
@@ -140,21 +138,13 @@ async fn verify_checks_the_key_with_the_provider_before_anything_is_stored() {
     // A slow provider: the check counts against the request's deadline.
     provider.set(Mode::Slow(Duration::from_secs(30)));
     let tenant = new_tenant();
-    let deadline_ms = (SystemTime::now() + Duration::from_millis(1500))
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    #[allow(clippy::field_reassign_with_default)] // Context is non-exhaustive
-    let context = {
-        let mut context = Context::default();
-        context.deadline = deadline_ms;
-        context
-    };
-    let request = signed(
-        &vapi_connect_verified(&tenant, "sk-verify-slow-000004"),
-        &new_webhook_id(),
-    )
-    .with_lambda_context(context);
+    let request = with_deadline_in(
+        signed(
+            &vapi_connect_verified(&tenant, "sk-verify-slow-000004"),
+            &new_webhook_id(),
+        ),
+        Duration::from_millis(1500),
+    );
     let started = Instant::now();
     let answer = call_with(&app, Operation::ConnectIntegration, request).await;
     assert_refused(

@@ -149,6 +149,23 @@ pub fn signed_with(
         .unwrap()
 }
 
+/// `request` as the Lambda runtime hands it over when the invocation's deadline is `budget` away.
+pub fn with_deadline_in(request: Request, budget: std::time::Duration) -> Request {
+    use lambda_http::RequestExt;
+    use lambda_http::lambda_runtime::Context;
+    let deadline_ms = (SystemTime::now() + budget)
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    #[allow(clippy::field_reassign_with_default)] // Context is non-exhaustive
+    let context = {
+        let mut context = Context::default();
+        context.deadline = deadline_ms;
+        context
+    };
+    request.with_lambda_context(context)
+}
+
 pub fn signed(body: &Value, webhook_id: &str) -> Request {
     signed_with("POST", &body.to_string(), webhook_id, now(), SIGNING_SECRET)
 }
