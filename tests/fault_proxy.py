@@ -6,13 +6,23 @@ Every request is forwarded to the upstream Secrets Manager unless a fault rule m
 (the X-Amz-Target header, e.g. "PutSecretValue"). Rules are set with `PUT /__faults` and a JSON
 list of {"action": "<name or *>", "fault": "throttle" | "error500" | "timeout" | "lost_response" |
 "limit_exceeded",
-"times": <n or -1 for always>}; `GET /__calls` returns the actions forwarded so far, by name.
+"times": <n or -1 for always>}; `GET /__calls` returns the actions forwarded so far, by name, and
+`GET /__injected` the faults injected so far, by kind.
 - throttle: answers 400 ThrottlingException without forwarding;
 - error500: answers 500 InternalServiceError without forwarding;
 - timeout: waits 10 s, then closes without an answer (longer than the SDK's attempt timeout);
 - lost_response: forwards (the write lands) but answers 500, as if the answer was lost;
 - limit_exceeded: answers 400 LimitExceededException without forwarding, as AWS does once a
   secret has about 100 versions younger than 24 h (moto has no such quota).
+
+Without any rule, it still answers as AWS does where moto 5.2.5 is kinder (checked, see
+../shared/ref/secrets-manager.md; AWS's API reference lists InvalidRequestException for each):
+GetSecretValue, PutSecretValue, UpdateSecret and UpdateSecretVersionStage of a secret scheduled for
+deletion are refused with InvalidRequestException (moto writes, and answers a read of a missing
+stage with ResourceNotFoundException first), and so is CreateSecret of a name scheduled for
+deletion (moto: ResourceExistsException). The check (a DescribeSecret to moto) and the forwarded
+call hold one lock per secret, as AWS applies each call to a secret atomically, so a concurrent
+DeleteSecret or RestoreSecret cannot land between them.
 """
 
 import http.client
@@ -27,6 +37,34 @@ UPSTREAM = urlparse(sys.argv[2])
 LOCK = threading.Lock()
 RULES = []
 CALLS = {}
+INJECTED = {}
+SECRET_LOCKS = {}
+# The calls AWS refuses on a secret scheduled for deletion, and those that change that state.
+REFUSED_WHEN_SCHEDULED = {"GetSecretValue", "PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage", "CreateSecret"}
+CHANGES_DELETION = {"DeleteSecret", "RestoreSecret"}
+REFUSAL = "You can't perform this operation on the secret because it was marked for deletion."
+
+
+def secret_lock(secret_id):
+    with LOCK:
+        return SECRET_LOCKS.setdefault(secret_id, threading.Lock())
+
+
+def upstream_call(action, body, headers):
+    """Forwards one call to moto; returns (status, headers, body)."""
+    upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
+    upstream.request("POST", "/", body=body, headers=headers)
+    response = upstream.getresponse()
+    return response.status, response.getheaders(), response.read()
+
+
+def scheduled_for_deletion(secret_id, headers):
+    """Whether moto shows the secret scheduled for deletion (DescribeSecret's DeletedDate). moto
+    tells the service from the caller's Authorization header, which is passed on."""
+    headers = {k: v for k, v in headers.items() if k.lower() not in ("x-amz-target", "content-length")}
+    headers["x-amz-target"] = "secretsmanager.DescribeSecret"
+    status, _, data = upstream_call("DescribeSecret", json.dumps({"SecretId": secret_id}), headers)
+    return status == 200 and bool(json.loads(data).get("DeletedDate"))
 
 
 def take_fault(action):
@@ -35,6 +73,7 @@ def take_fault(action):
             if rule["action"] in (action, "*") and rule["times"] != 0:
                 if rule["times"] > 0:
                     rule["times"] -= 1
+                INJECTED[rule["fault"]] = INJECTED.get(rule["fault"], 0) + 1
                 return rule["fault"]
     return None
 
@@ -57,6 +96,9 @@ class Proxy(BaseHTTPRequestHandler):
         if self.path == "/__calls":
             with LOCK:
                 self.reply(200, json.dumps(CALLS), "application/json")
+        elif self.path == "/__injected":
+            with LOCK:
+                self.reply(200, json.dumps(INJECTED), "application/json")
         else:
             self.reply(404, "{}")
 
@@ -84,17 +126,24 @@ class Proxy(BaseHTTPRequestHandler):
             time.sleep(10)
             self.close_connection = True
             return
-        upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        upstream.request("POST", self.path, body=body, headers=headers)
-        response = upstream.getresponse()
-        data = response.read()
+        secret_id = None
+        if action in REFUSED_WHEN_SCHEDULED | CHANGES_DELETION:
+            request = json.loads(body or b"{}")
+            secret_id = request.get("SecretId") or request.get("Name")
+        if secret_id is None:
+            status, response_headers, data = upstream_call(action, body, headers)
+        else:
+            with secret_lock(secret_id):
+                if action in REFUSED_WHEN_SCHEDULED and scheduled_for_deletion(secret_id, headers):
+                    return self.reply(400, json.dumps({"__type": "InvalidRequestException", "message": REFUSAL}))
+                status, response_headers, data = upstream_call(action, body, headers)
         with LOCK:
             CALLS[action] = CALLS.get(action, 0) + 1
         if fault == "lost_response":
             return self.reply(500, json.dumps({"__type": "InternalServiceError", "message": "answer lost"}))
-        self.send_response(response.status)
-        for key, value in response.getheaders():
+        self.send_response(status)
+        for key, value in response_headers:
             if key.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
                 self.send_header(key, value)
         self.send_header("content-length", str(len(data)))

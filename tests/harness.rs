@@ -103,6 +103,8 @@ pub struct Answer {
 /// The emulator and the function instances behind it.
 pub struct Stack {
     children: Vec<Child>,
+    /// The function instances' process ids, by function.
+    instances: Vec<(&'static str, u32)>,
     log_dir: PathBuf,
     port: u16,
     http: reqwest::Client,
@@ -198,6 +200,7 @@ impl Stack {
         let port = free_port();
         let mut stack = Stack {
             children: Vec::new(),
+            instances: Vec::new(),
             log_dir,
             port,
             http: reqwest::Client::new(),
@@ -251,6 +254,7 @@ impl Stack {
                     .stderr(log)
                     .spawn()
                     .expect("starting a function binary");
+                stack.instances.push((function, child.id()));
                 stack.children.push(child);
             }
         }
@@ -360,6 +364,23 @@ impl Stack {
         output
     }
 
+    /// The resident memory (VmRSS, KiB) of each instance of `function`, read from `/proc`.
+    pub fn resident_kib(&self, function: &str) -> Vec<u64> {
+        self.instances
+            .iter()
+            .filter(|(name, _)| *name == function)
+            .map(|(_, pid)| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .expect("the function instance is running");
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmRSS:"))
+                    .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+                    .expect("VmRSS in /proc/<pid>/status")
+            })
+            .collect()
+    }
+
     /// The signatures sent so far.
     pub fn signatures_sent(&self) -> Vec<String> {
         self.signatures.lock().unwrap().clone()
@@ -417,9 +438,18 @@ impl FaultProxy {
 
     /// How many times each action reached moto through the proxy.
     pub async fn calls(&self) -> Value {
+        self.read("/__calls").await
+    }
+
+    /// How many faults of each kind the proxy has injected.
+    pub async fn injected(&self) -> Value {
+        self.read("/__injected").await
+    }
+
+    async fn read(&self, path: &str) -> Value {
         let response = self
             .http
-            .get(format!("{}/__calls", self.endpoint()))
+            .get(format!("{}{path}", self.endpoint()))
             .send()
             .await
             .unwrap();

@@ -10,6 +10,8 @@ use crate::request::{DisconnectRequest, Target};
 use crate::store::{SecretStore, StoreError};
 use crate::tenant::TenantId;
 
+use super::unless_disconnected;
+
 /// The stack's disconnect settings.
 #[derive(Debug, Clone, Copy)]
 pub struct DisconnectPolicy {
@@ -103,17 +105,17 @@ async fn disconnect_one(
             Ok(_) => {}
         }
     }
-    match store.delete(deadline, &name, window).await {
-        Ok(deletion_date) => Ok(disconnected(deletion_date)),
-        Err(StoreError::NotFound) => Ok(None),
-        Err(StoreError::Refused) => {
-            // Already scheduled for deletion: answer as the first disconnect did.
-            match store.versions(deadline, &name).await?.deletion_date {
-                Some(deletion_date) => Ok(disconnected(deletion_date)),
-                None => Err(StoreError::Refused.into()),
-            }
-        }
-        Err(err) => Err(err.into()),
+    match unless_disconnected(store, deadline, &name, || {
+        store.delete(deadline, &name, window)
+    })
+    .await
+    {
+        Ok(Ok(deletion_date)) => Ok(disconnected(deletion_date)),
+        Ok(Err(StoreError::NotFound)) => Ok(None),
+        Ok(Err(err)) => Err(err.into()),
+        // Already scheduled for deletion: answer as the first disconnect did.
+        Err(Error::ScheduledForDeletion { deletion_date }) => Ok(disconnected(deletion_date)),
+        Err(err) => Err(err),
     }
 }
 
@@ -197,5 +199,32 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.code(), "upstream_unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_disconnect_refused_while_a_reconnect_restores_disconnects_again() {
+        // DeleteSecret is refused (already scheduled), a reconnect restores the secret, and
+        // DescribeSecret shows no deletion: the disconnect is made again and answers its own date.
+        let delete = mock!(Client::delete_secret)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidRequestException"))
+            .output(|| {
+                DeleteSecretOutput::builder()
+                    .deletion_date(DateTime::from_secs(1_800_000_000))
+                    .build()
+            })
+            .build();
+        let describe =
+            mock!(Client::describe_secret).then_output(|| DescribeSecretOutput::builder().build());
+        let answer = disconnect(
+            &store(&[&delete, &describe]),
+            &deadline(),
+            &DisconnectPolicy::default(),
+            &request(Target::One(vapi()), false),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer[0].deletion_date, "2027-01-15T08:00:00Z");
+        assert_eq!(delete.num_calls(), 2);
     }
 }

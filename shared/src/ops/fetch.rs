@@ -7,6 +7,8 @@ use crate::cache::{Lookup, ReadCache};
 use crate::credentials::{Credentials, View};
 use crate::deadline::Deadline;
 use crate::request::{FetchRequest, VersionChoice};
+
+use super::unless_disconnected;
 use crate::store::{
     STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError, StoredSecret,
 };
@@ -30,7 +32,7 @@ pub struct Fetched {
 ///
 /// # Errors
 /// `not_found` when never connected, scheduled for deletion (with its date), or there is no
-/// such version; `invalid_stored_value` when the stored text is not the provider's JSON object;
+/// such version (a read refused while a reconnect restored the secret is made again); `invalid_stored_value` when the stored text is not the provider's JSON object;
 /// store failures. None is cached.
 pub async fn fetch(
     store: &SecretStore,
@@ -53,11 +55,16 @@ pub async fn fetch(
     {
         return fetched(request, &cached, true);
     }
-    let stored = match store.get(deadline, &name, selector).await {
+    let read = unless_disconnected(store, deadline, &name, || {
+        store.get(deadline, &name, selector)
+    })
+    .await
+    .and_then(|read| read.map_err(|err| read_failure(&request.version, err)));
+    let stored = match read {
         Ok(stored) => stored,
         Err(err) => {
             cache.forget(&name, selector);
-            return Err(read_failure(store, deadline, &name, &request.version, err).await);
+            return Err(err);
         }
     };
     let answer = fetched(request, &stored, false)?;
@@ -104,23 +111,10 @@ async fn servable_from_cache(
     }
 }
 
-/// The error a failed read answers. Secrets Manager refuses reads of a secret scheduled for
-/// deletion; DescribeSecret (which still answers) says since when.
-async fn read_failure(
-    store: &SecretStore,
-    deadline: &Deadline,
-    name: &str,
-    version: &VersionChoice,
-    err: StoreError,
-) -> Error {
+/// The error a failed read answers (a refusal — scheduled for deletion — is settled before, by
+/// [`unless_disconnected`]).
+fn read_failure(version: &VersionChoice, err: StoreError) -> Error {
     match (err, version) {
-        (StoreError::Refused, _) => match store.versions(deadline, name).await {
-            Ok(versions) => match versions.deletion_date {
-                Some(deletion_date) => Error::ScheduledForDeletion { deletion_date },
-                None => StoreError::Refused.into(),
-            },
-            Err(err) => err.into(),
-        },
         (StoreError::NotFound, VersionChoice::Previous) => {
             Error::NotFound("no previous version of these credentials exists".into())
         }
@@ -239,6 +233,117 @@ mod tests {
         assert_eq!(err.code(), "not_found");
         assert!(
             matches!(&err, Error::ScheduledForDeletion { deletion_date } if deletion_date == "2027-01-15T08:00:00Z"),
+            "{err:?}"
+        );
+    }
+
+    fn describe_deleted() -> DescribeSecretOutput {
+        DescribeSecretOutput::builder()
+            .version_ids_to_stages("v1", vec![STAGE_CURRENT.to_owned()])
+            .deleted_date(DateTime::from_secs(1_800_000_000))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_read_refused_while_a_reconnect_restores_reads_again() {
+        // The interleaving the soak run found: GetSecretValue is refused (scheduled for deletion),
+        // a reconnect's RestoreSecret lands, and DescribeSecret shows no deletion any more. The
+        // read is made again and answers from the final state.
+        let get = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidRequestException"))
+            .output(|| {
+                GetSecretValueOutput::builder()
+                    .version_id("v2")
+                    .secret_string(STORED)
+                    .build()
+            })
+            .build();
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("v2"));
+        let fetched = fetch(
+            &store(&[&get, &describe]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(fetched.version_id, "v2");
+        assert_eq!((get.num_calls(), describe.num_calls()), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_read_refused_again_after_a_restore_answers_the_new_deletion_date() {
+        // Refused, restored in between, refused again (a second disconnect): not found, dated.
+        let get = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidRequestException"))
+            .times(2)
+            .build();
+        let describe = mock!(Client::describe_secret)
+            .sequence()
+            .output(|| describe_output("v1"))
+            .output(describe_deleted)
+            .build();
+        let err = fetch(
+            &store(&[&get, &describe]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::ScheduledForDeletion { deletion_date } if deletion_date == "2027-01-15T08:00:00Z"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_keeps_flipping_is_a_bounded_conflict_never_secret_unavailable() {
+        let get = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidRequestException"))
+            .repeatedly()
+            .build();
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("v1"));
+        let err = fetch(
+            &store(&[&get, &describe]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &fetch_request(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.code(), err.status().as_u16()),
+            ("version_conflict", 409)
+        );
+        assert_eq!(get.num_calls() as u32, crate::ops::MAX_REFUSED_ROUNDS);
+    }
+
+    #[tokio::test]
+    async fn the_previous_version_of_a_disconnected_secret_is_not_found_with_its_date() {
+        // AWS refuses GetSecretValue of a secret scheduled for deletion before it looks up the
+        // stage (moto answers ResourceNotFoundException for a missing AWSPREVIOUS first).
+        let get = mock!(Client::get_secret_value)
+            .match_requests(|req| req.version_stage() == Some(STAGE_PREVIOUS))
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let describe = mock!(Client::describe_secret).then_output(describe_deleted);
+        let request = FetchRequest {
+            version: VersionChoice::Previous,
+            ..fetch_request()
+        };
+        let err = fetch(
+            &store(&[&get, &describe]),
+            &ReadCache::disabled(),
+            &deadline(),
+            &request,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::ScheduledForDeletion { .. }),
             "{err:?}"
         );
     }

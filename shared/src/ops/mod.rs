@@ -15,6 +15,7 @@
 //!
 //! [`SecretStore`]: crate::store::SecretStore
 
+use std::future::Future;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -22,7 +23,8 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::auth::WebhookId;
 use crate::credentials::Credentials;
-use crate::store::StoreError;
+use crate::deadline::Deadline;
+use crate::store::{SecretStore, StoreError};
 
 pub mod connect;
 pub mod disconnect;
@@ -35,6 +37,10 @@ pub use disconnect::{DisconnectPolicy, Disconnected, disconnect};
 pub use fetch::{Fetched, fetch};
 pub use list::{Integration, list};
 pub use update::update;
+
+/// The most times a call refused while its secret was scheduled for deletion is made again after
+/// DescribeSecret shows the deletion gone (a reconnect restored the secret in between).
+pub const MAX_REFUSED_ROUNDS: u32 = 3;
 
 /// Upper bound of the random pause before the second round; it doubles each round after.
 const UPDATE_BACKOFF_BASE: Duration = Duration::from_millis(40);
@@ -76,6 +82,47 @@ pub(crate) fn idempotency_conflict(err: StoreError) -> Error {
         StoreError::AlreadyExists => Error::IdempotencyConflict,
         other => other.into(),
     }
+}
+
+/// What a refusal of Secrets Manager (InvalidRequestException) on `name` means: `not_found` with the
+/// deletion date when DescribeSecret shows the secret scheduled for deletion; `Ok` when it no
+/// longer does — a reconnect restored it since the refused call, which may then be made again.
+pub(crate) async fn refusal_passed(
+    store: &SecretStore,
+    deadline: &Deadline,
+    name: &str,
+) -> Result<(), Error> {
+    match store.versions(deadline, name).await?.deletion_date {
+        Some(deletion_date) => Err(Error::ScheduledForDeletion { deletion_date }),
+        None => Ok(()),
+    }
+}
+
+/// Makes `call` on `name`, again each time Secrets Manager refuses it while the refusal has
+/// passed ([`refusal_passed`]: a disconnect and a reconnect interleaved with it), at most
+/// [`MAX_REFUSED_ROUNDS`] times, each call within the request's deadline. The outer error is the
+/// answer (`not_found` with the deletion date, or `version_conflict` when the secret kept being
+/// disconnected and restored); the inner result is the call's own outcome, for the operation to
+/// read.
+pub(crate) async fn unless_disconnected<T, F, Fut>(
+    store: &SecretStore,
+    deadline: &Deadline,
+    name: &str,
+    mut call: F,
+) -> Result<Result<T, StoreError>, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..MAX_REFUSED_ROUNDS {
+        match call().await {
+            Err(StoreError::Refused) => refusal_passed(store, deadline, name).await?,
+            outcome => return Ok(outcome),
+        }
+    }
+    Err(Error::VersionConflict(format!(
+        "the credentials were disconnected and reconnected concurrently ({MAX_REFUSED_ROUNDS} times); retry"
+    )))
 }
 
 pub(crate) fn kept_changing(rounds: u32) -> Error {

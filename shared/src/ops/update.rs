@@ -8,7 +8,7 @@ use crate::request::UpdateRequest;
 use crate::store::{STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError};
 use crate::verify::ProviderChecker;
 
-use super::{Written, backoff, idempotency_conflict, kept_changing, version_token};
+use super::{Written, backoff, idempotency_conflict, kept_changing, refusal_passed, version_token};
 
 /// The most compare-and-swap rounds one request takes. A round that loses has written one
 /// version, so one update writes at most this many versions (AWS refuses writes to a secret once
@@ -29,7 +29,9 @@ pub const MAX_WRITE_ROUNDS: u32 = 3;
 /// provider before anything is written — also when they equal the stored ones.
 ///
 /// # Errors
-/// `not_found` when never connected or scheduled for deletion; `version_conflict`;
+/// `not_found` when never connected or scheduled for deletion (also when a disconnect lands
+/// during the update; a refusal that a reconnect has lifted starts the round again);
+/// `version_conflict`;
 /// `credentials_rejected` or `provider_unavailable` from the check (nothing written);
 /// `idempotency_conflict` when the `webhook-id` was used with other credentials;
 /// `too_many_writes`; `invalid_stored_value`; store failures.
@@ -57,7 +59,12 @@ pub async fn update(
         if let Some(deletion_date) = versions.deletion_date {
             return Err(Error::ScheduledForDeletion { deletion_date });
         }
-        let current = current?;
+        let current = match current {
+            // Refused (scheduled for deletion) though the DescribeSecret beside it saw no
+            // deletion: a disconnect or a restore landed between the two reads. Start again.
+            Err(StoreError::Refused) => continue,
+            other => other?,
+        };
         let current_id = versions
             .holding(STAGE_CURRENT)
             .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?
@@ -109,15 +116,21 @@ pub async fn update(
         }
 
         let token = version_token(webhook_id, &name, &current_id);
-        store
-            .put_pending(deadline, &name, &merged, &token)
-            .await
-            .map_err(idempotency_conflict)?;
+        match store.put_pending(deadline, &name, &merged, &token).await {
+            // A disconnect landed since the read (AWS refuses writes to a secret scheduled for
+            // deletion): not found, dated; or a reconnect restored it already: start again.
+            Err(StoreError::Refused) => {
+                refusal_passed(store, deadline, &name).await?;
+                continue;
+            }
+            other => other.map_err(idempotency_conflict)?,
+        };
         match store
             .move_current(deadline, &name, &token, &current_id)
             .await
         {
             Ok(()) => return Ok(answer(token, true, credentials)),
+            Err(StoreError::Refused) => refusal_passed(store, deadline, &name).await?,
             Err(StoreError::StageMoved) => {
                 let now = store.versions(deadline, &name).await?;
                 if now.holding(STAGE_CURRENT) == Some(token.as_str()) {
@@ -335,6 +348,73 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.code(), "upstream_unavailable");
+        assert_eq!(cas.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_read_refused_while_a_reconnect_restores_starts_the_round_again() {
+        // GetSecretValue is refused (scheduled for deletion) while the DescribeSecret beside it
+        // already sees the restore: the round starts again and the update goes through.
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("v1"));
+        let get = mock!(Client::get_secret_value)
+            .sequence()
+            .http_response(|| aws_error(400, "InvalidRequestException"))
+            .output(|| {
+                aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput::builder()
+                    .version_id("v1")
+                    .secret_string(STORED)
+                    .build()
+            })
+            .build();
+        let put = fresh_put();
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let written = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(written.changed);
+        assert_eq!((get.num_calls(), put.num_calls()), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_by_a_disconnect_that_landed_is_not_found_with_its_date() {
+        // The read saw a live secret; a disconnect lands before PutSecretValue, which AWS refuses.
+        let describe = mock!(Client::describe_secret)
+            .sequence()
+            .output(|| describe_output("v1"))
+            .output(|| {
+                aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder()
+                    .version_ids_to_stages("v1", vec![STAGE_CURRENT.to_owned()])
+                    .deleted_date(aws_sdk_secretsmanager::primitives::DateTime::from_secs(
+                        1_800_000_000,
+                    ))
+                    .build()
+            })
+            .build();
+        let get = current_is("v1").1;
+        let put = mock!(Client::put_secret_value)
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let cas = mock!(Client::update_secret_version_stage)
+            .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let err = update(
+            &store(&[&describe, &get, &put, &cas]),
+            &deadline(),
+            &update_request(None),
+            &WebhookId::new_for_tests("m1"),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::ScheduledForDeletion { deletion_date } if deletion_date == "2027-01-15T08:00:00Z"),
+            "{err:?}"
+        );
         assert_eq!(cas.num_calls(), 0);
     }
 }
