@@ -1,6 +1,6 @@
 # Shortcuts for the scripts; each works on a fresh machine with Rust and Python 3.
 SHELL := /bin/bash
-.PHONY: dev test events build deploy bench
+.PHONY: dev test events build deploy bench soak
 
 dev:        ## run the stack locally (moto + the three functions); Ctrl-C stops it
 	./scripts/dev
@@ -10,6 +10,9 @@ test:       ## every check and test, as CI runs them
 
 events:     ## freshly signed API Gateway events for sam local / cargo lambda invoke
 	./events/generate
+
+soak:       ## the long soak run of RELIABILITY.md (SOAK_SECONDS=300 per phase; sizes as options)
+	./scripts/soak
 
 bench:      ## the benchmark of BENCHMARKS.md (Rust vs. the Node.js baseline)
 	./scripts/bench

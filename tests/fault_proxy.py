@@ -7,7 +7,7 @@ Every request is forwarded to the upstream Secrets Manager unless a fault rule m
 list of {"action": "<name or *>", "fault": "throttle" | "error500" | "timeout" | "lost_response" |
 "limit_exceeded",
 "times": <n or -1 for always>}; `GET /__calls` returns the actions forwarded so far, by name, and
-`GET /__injected` the faults injected so far, by kind.
+`GET /__injected` the faults injected since the last such read, by kind.
 - throttle: answers 400 ThrottlingException without forwarding;
 - error500: answers 500 InternalServiceError without forwarding;
 - timeout: waits 10 s, then closes without an answer (longer than the SDK's attempt timeout);
@@ -20,9 +20,13 @@ Without any rule, it still answers as AWS does where moto 5.2.5 is kinder (check
 GetSecretValue, PutSecretValue, UpdateSecret and UpdateSecretVersionStage of a secret scheduled for
 deletion are refused with InvalidRequestException (moto writes, and answers a read of a missing
 stage with ResourceNotFoundException first), and so is CreateSecret of a name scheduled for
-deletion (moto: ResourceExistsException). The check (a DescribeSecret to moto) and the forwarded
-call hold one lock per secret, as AWS applies each call to a secret atomically, so a concurrent
-DeleteSecret or RestoreSecret cannot land between them.
+deletion (moto: ResourceExistsException). Every call naming a secret holds one lock per secret
+while it is checked and forwarded, as AWS applies each call to a secret atomically: moto's
+handlers are not (a DescribeSecret running beside an UpdateSecretVersionStage in moto's threads
+was seen to miss AWSPREVIOUS), and a DeleteSecret or RestoreSecret cannot land between the check
+and the call. A call that waits for its secret's lock longer than the SDK's per-attempt timeout
+(2 s) is dropped unforwarded (counted as "not_applied_late"): the caller has given up on that
+attempt, and applying it seconds later would be a delay of this proxy's making, not AWS's.
 """
 
 import http.client
@@ -39,9 +43,9 @@ RULES = []
 CALLS = {}
 INJECTED = {}
 SECRET_LOCKS = {}
-# The calls AWS refuses on a secret scheduled for deletion, and those that change that state.
+# The calls AWS refuses on a secret scheduled for deletion.
 REFUSED_WHEN_SCHEDULED = {"GetSecretValue", "PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage", "CreateSecret"}
-CHANGES_DELETION = {"DeleteSecret", "RestoreSecret"}
+QUEUE_LIMIT_S = 1.9
 REFUSAL = "You can't perform this operation on the secret because it was marked for deletion."
 
 
@@ -99,6 +103,7 @@ class Proxy(BaseHTTPRequestHandler):
         elif self.path == "/__injected":
             with LOCK:
                 self.reply(200, json.dumps(INJECTED), "application/json")
+                INJECTED.clear()
         else:
             self.reply(404, "{}")
 
@@ -127,17 +132,24 @@ class Proxy(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        secret_id = None
-        if action in REFUSED_WHEN_SCHEDULED | CHANGES_DELETION:
-            request = json.loads(body or b"{}")
-            secret_id = request.get("SecretId") or request.get("Name")
+        request = json.loads(body or b"{}")
+        secret_id = request.get("SecretId") or request.get("Name")
         if secret_id is None:
             status, response_headers, data = upstream_call(action, body, headers)
         else:
-            with secret_lock(secret_id):
+            lock = secret_lock(secret_id)
+            if not lock.acquire(timeout=QUEUE_LIMIT_S):
+                # The caller's attempt has timed out by now: do not apply it later (see above).
+                with LOCK:
+                    INJECTED["not_applied_late"] = INJECTED.get("not_applied_late", 0) + 1
+                self.close_connection = True
+                return
+            try:
                 if action in REFUSED_WHEN_SCHEDULED and scheduled_for_deletion(secret_id, headers):
                     return self.reply(400, json.dumps({"__type": "InvalidRequestException", "message": REFUSAL}))
                 status, response_headers, data = upstream_call(action, body, headers)
+            finally:
+                lock.release()
         with LOCK:
             CALLS[action] = CALLS.get(action, 0) + 1
         if fault == "lost_response":

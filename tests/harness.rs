@@ -441,7 +441,7 @@ impl FaultProxy {
         self.read("/__calls").await
     }
 
-    /// How many faults of each kind the proxy has injected.
+    /// How many faults of each kind the proxy has injected since the last call.
     pub async fn injected(&self) -> Value {
         self.read("/__injected").await
     }

@@ -117,18 +117,17 @@ pub struct Versions {
 }
 
 impl Versions {
+    /// Whether `version_id` is one of the labelled versions.
+    pub fn has(&self, version_id: &str) -> bool {
+        self.stages.contains_key(version_id)
+    }
+
     /// The id of the version holding `stage`, if any.
     pub fn holding(&self, stage: &str) -> Option<&str> {
         self.stages
             .iter()
             .find(|(_, stages)| stages.iter().any(|s| s == stage))
             .map(|(id, _)| id.as_str())
-    }
-
-    /// Whether `version_id` is the only version that carries a label.
-    pub fn is_only(&self, version_id: &str) -> bool {
-        let mut labelled = self.stages.iter().filter(|(_, stages)| !stages.is_empty());
-        matches!((labelled.next(), labelled.next()), (Some((id, _)), None) if id == version_id)
     }
 }
 
@@ -173,8 +172,9 @@ impl SecretStore {
     /// CreateSecret with `token` as the first version's id. Returns that version id.
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] when the name is taken (also when this very call was made
-    /// before), [`StoreError::Refused`] when the name is scheduled for deletion.
+    /// [`StoreError::AlreadyExists`] when the name is taken by a secret without a version `token`
+    /// of this value (AWS ignores, and answers as a success, a call whose token and value match
+    /// an existing version), [`StoreError::Refused`] when the name is scheduled for deletion.
     pub async fn create(
         &self,
         deadline: &Deadline,

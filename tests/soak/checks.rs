@@ -328,17 +328,18 @@ fn fresh_reads_are_fresh(records: &[&Record], violations: &mut Vec<String>) {
     }
 }
 
-/// How the final states compared: checked, and left open because a later request's effect is
-/// unknown (it failed after a change may have landed).
+/// How the final states compared: checked, and left open because another lifecycle request
+/// overlapped the last one answered 2xx, or failed after it (its effect is unknown).
 #[derive(Debug, Default)]
 pub struct States {
     /// Integrations whose final state was checked.
     pub checked: usize,
-    /// Integrations whose last lifecycle request failed in a way that leaves the state open.
+    /// Integrations whose last lifecycle answer was overlapped or followed by another request.
     pub open: usize,
 }
 
-/// Each integration's final state is the one the last lifecycle answer describes, and its
+/// Each integration's final state is the one the last lifecycle answer describes (when no other
+/// lifecycle request overlapped it), and its
 /// AWSCURRENT a version some request was answered 2xx for.
 async fn final_states(
     driver: &Driver,
@@ -389,8 +390,12 @@ async fn final_states(
                     continue;
                 }
                 Some(last) => {
-                    // A failed request answered after the last success may have changed it.
-                    if lifecycle.iter().any(|r| !is_2xx(r) && r.end > last.start) {
+                    // Another request overlapping the last success (README: either may take
+                    // effect last), or a failed one after it, may have decided the state.
+                    if lifecycle
+                        .iter()
+                        .any(|r| !std::ptr::eq(*r, *last) && r.end > last.start)
+                    {
                         states.open += 1;
                         continue;
                     }
@@ -546,7 +551,7 @@ fn report(
         .filter(|record| record.attempts > 1)
         .count();
     out.push_str(&format!(
-        "\nRequests retried after a 503 (same webhook-id): {retried}. Statuses: {}. Final states checked: {} integrations ({} left open by a failed last request). {} violations.\n",
+        "\nRequests retried after a 503 (same webhook-id): {retried}. Statuses: {}. Final states checked: {} integrations ({} left open: the last lifecycle request overlapped another, or a failed one followed). {} violations.\n",
         statuses(phases),
         states.checked,
         states.open,

@@ -176,7 +176,7 @@ pub struct PhaseRun {
     pub elapsed: Duration,
     /// fetch-key's resident memory per instance (KiB) after warm-up.
     pub memory_warm: Vec<u64>,
-    /// Faults injected, by kind (the fault phase).
+    /// Faults injected, by kind (and calls the proxy dropped as they would have landed late).
     pub faults: Value,
 }
 
@@ -216,7 +216,7 @@ impl Driver {
 
     /// Runs one phase: `concurrency` workers until its time or count is spent, and in the fault
     /// phase the fault scheduler.
-    pub async fn run(self: Arc<Self>, phase: Phase, proxy: Option<Arc<FaultProxy>>) -> PhaseRun {
+    pub async fn run(self: Arc<Self>, phase: Phase, proxy: Arc<FaultProxy>) -> PhaseRun {
         let started = Instant::now();
         let until = started + Duration::from_secs(self.sizes.seconds);
         let sent = Arc::new(AtomicUsize::new(0));
@@ -238,9 +238,8 @@ impl Driver {
                 })
             })
             .collect();
-        let scheduler = proxy
-            .clone()
-            .map(|proxy| tokio::spawn(inject_faults(proxy, until)));
+        let scheduler =
+            (phase == Phase::Faults).then(|| tokio::spawn(inject_faults(proxy.clone(), until)));
         // Warm-up: the first fifth of the clean phase; memory is read then and at the end.
         let warm_at = started + Duration::from_secs(self.sizes.seconds.div_ceil(5));
         tokio::time::sleep_until(warm_at.into()).await;
@@ -251,13 +250,8 @@ impl Driver {
         if let Some(scheduler) = scheduler {
             scheduler.await.expect("the fault scheduler panicked");
         }
-        let faults = match &proxy {
-            Some(proxy) => {
-                proxy.set(json!([])).await;
-                proxy.injected().await
-            }
-            None => json!({}),
-        };
+        proxy.set(json!([])).await;
+        let faults = proxy.injected().await;
         let records = std::mem::take(&mut *records.lock().unwrap());
         PhaseRun {
             phase,

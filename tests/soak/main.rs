@@ -26,8 +26,8 @@ async fn soak_with_and_without_faults() {
     let stack = Arc::new(Stack::start_behind(sizes.instances, &proxy.endpoint()).await);
     let driver = Arc::new(Driver::new(stack.clone(), sizes.clone()));
 
-    let clean = driver.clone().run(Phase::Clean, None).await;
-    let faults = driver.clone().run(Phase::Faults, Some(proxy.clone())).await;
+    let clean = driver.clone().run(Phase::Clean, proxy.clone()).await;
+    let faults = driver.clone().run(Phase::Faults, proxy.clone()).await;
     // Memory after both phases, before the checks read anything back.
     let memory_end = stack.resident_kib("fetch-key");
 

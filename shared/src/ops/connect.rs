@@ -47,25 +47,41 @@ pub async fn connect(
     }
     let name = request.tenant.secret_name(request.provider);
     let value = request.credentials.to_stored();
+    // Two tokens: AWS ignores a CreateSecret whose token and value match an existing version, so
+    // a create made with the token of this request's own earlier replace would "succeed". The
+    // create token is used by CreateSecret alone: its success means this request created the
+    // secret (now, or in an earlier attempt whose answer was lost).
+    let create_token = version_token(webhook_id, &name, "create");
     let token = version_token(webhook_id, &name, "connect");
     let tags = [
         ("tenant-id", request.tenant.as_str()),
         ("provider", request.provider.id),
         ("managed-by", "tenant-keys"),
     ];
-    let written = |created, restored| Written {
-        version_id: token.clone(),
+    let written = |version_id: &str, created, restored| Written {
+        version_id: version_id.to_owned(),
         created,
         changed: true,
         restored,
         verified: checker.is_some(),
         credentials: request.credentials.clone(),
     };
-    match store.create(deadline, &name, &value, &token, &tags).await {
-        Ok(_) => return Ok(written(true, false)),
+    match store
+        .create(deadline, &name, &value, &create_token, &tags)
+        .await
+    {
+        Ok(_) => return Ok(written(&create_token, true, false)),
         // AWS refuses CreateSecret of a name scheduled for deletion (InvalidRequestException);
         // moto answers ResourceExistsException.
         Err(StoreError::AlreadyExists | StoreError::Refused) => {}
+        Err(err) => return Err(err.into()),
+    }
+    // This webhook-id's create is among the versions, yet CreateSecret with its token was not
+    // ignored: the same webhook-id came with other credentials. (A version that has lost every
+    // label is no longer listed; such a late reuse is applied as a new replace.)
+    match store.versions(deadline, &name).await {
+        Ok(versions) if versions.has(&create_token) => return Err(Error::IdempotencyConflict),
+        Ok(_) | Err(StoreError::NotFound) => {}
         Err(err) => return Err(err.into()),
     }
     let mut restored = false;
@@ -90,9 +106,8 @@ pub async fn connect(
         other => other.map_err(idempotency_conflict)?,
     };
     if put.holds(STAGE_CURRENT) {
-        // A retry of a request whose version is current; the creating request finds it alone.
-        let created = store.versions(deadline, &name).await?.is_only(&token);
-        return Ok(written(created, restored));
+        // A retry of a request whose replace is current.
+        return Ok(written(&token, false, restored));
     }
     if !put.holds(STAGE_PENDING) {
         // The version exists from an earlier attempt and another write has replaced it since.
@@ -102,7 +117,7 @@ pub async fn connect(
         ));
     }
     restored |= make_current(store, deadline, &name, &token).await?;
-    Ok(written(false, restored))
+    Ok(written(&token, false, restored))
 }
 
 /// Moves `AWSCURRENT` to `token` from whichever version holds it, retrying only the move when
@@ -215,6 +230,7 @@ mod tests {
         let describe = mock!(Client::describe_secret)
             .sequence()
             .output(|| describe_output("v1"))
+            .output(|| describe_output("v1"))
             .output(|| describe_output("v2"))
             .output(|| describe_output("ours"))
             .build();
@@ -249,8 +265,9 @@ mod tests {
         });
         let cas = mock!(Client::update_secret_version_stage)
             .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("newer"));
         let err = connect(
-            &store(&[&create, &put, &cas]),
+            &store(&[&create, &put, &cas, &describe]),
             &deadline(),
             &connect_request(),
             &WebhookId::new_for_tests("m1"),
@@ -329,5 +346,71 @@ mod tests {
         .await
         .unwrap();
         assert!(written.created);
+    }
+
+    #[tokio::test]
+    async fn a_retried_replace_is_never_reported_as_created() {
+        // AWS ignores a CreateSecret whose ClientRequestToken and value match an existing version
+        // of the secret (CreateSecret API reference, ClientRequestToken; moto 5.2.5 does the
+        // same). The soak run found a connect whose first attempt replaced the value and failed
+        // afterwards: its retry's CreateSecret, made with the same token, "succeeded" and
+        // answered 201 for a secret created long before.
+        let webhook_id = WebhookId::new_for_tests("m1");
+        let replaced = version_token(&webhook_id, NAME, "connect");
+        let ignored_create = {
+            let replaced = replaced.clone();
+            mock!(Client::create_secret)
+                .match_requests(move |req| req.client_request_token() == Some(replaced.as_str()))
+                .then_output(|| CreateSecretOutput::builder().build())
+        };
+        let exists = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "ResourceExistsException"));
+        // The earlier attempt's version is current: PutSecretValue replays it.
+        let replayed = mock!(Client::put_secret_value).then_compute_output(|req| {
+            PutSecretValueOutput::builder()
+                .version_id(req.client_request_token().unwrap())
+                .version_stages(STAGE_PENDING)
+                .version_stages(STAGE_CURRENT)
+                .build()
+        });
+        let describe = {
+            let replaced = replaced.clone();
+            mock!(Client::describe_secret).then_output(move || describe_output(&replaced))
+        };
+        let written = connect(
+            &store(&[&ignored_create, &exists, &replayed, &describe]),
+            &deadline(),
+            &connect_request(),
+            &webhook_id,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(!written.created);
+        assert_eq!(written.version_id, replaced);
+    }
+
+    #[tokio::test]
+    async fn a_reused_webhook_id_with_other_credentials_is_refused_before_any_write() {
+        // This webhook-id created the secret; CreateSecret with its token and another value is
+        // refused (the name is taken), and the create's version is still listed.
+        let webhook_id = WebhookId::new_for_tests("m1");
+        let created = version_token(&webhook_id, NAME, "create");
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "ResourceExistsException"));
+        let describe =
+            mock!(Client::describe_secret).then_output(move || describe_output(&created));
+        let put = fresh_put();
+        let err = connect(
+            &store(&[&create, &describe, &put]),
+            &deadline(),
+            &connect_request(),
+            &webhook_id,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "idempotency_conflict");
+        assert_eq!(put.num_calls(), 0);
     }
 }
