@@ -111,6 +111,8 @@ pub struct Stack {
     signer: Signer,
     /// The signing secret's text, to look for in the logs.
     pub signing_secret: String,
+    /// The id of the signing secret in moto (to rotate it).
+    pub signing_secret_id: String,
     /// Every signature sent, to look for in the logs.
     signatures: Mutex<Vec<String>>,
 }
@@ -206,6 +208,7 @@ impl Stack {
             http: reqwest::Client::new(),
             signer: Signer::parse(&signing_secret).unwrap(),
             signing_secret,
+            signing_secret_id: secret_id.clone(),
             signatures: Mutex::new(Vec::new()),
         };
         let emulator_log = File::create(stack.log_dir.join("emulator.log")).unwrap();
@@ -227,9 +230,12 @@ impl Stack {
             for instance in 0..instances {
                 let log =
                     File::create(stack.log_dir.join(format!("{function}-{instance}.log"))).unwrap();
-                // The provider checks' base URLs, when a test points them at a mock provider.
-                let provider_urls = std::env::vars()
-                    .filter(|(name, _)| name.starts_with("PROVIDER_CHECK_BASE_URL_"));
+                // The provider checks' base URLs, when a test points them at a mock provider,
+                // and the signing keys' re-read bounds, when a test shortens them.
+                let provider_urls = std::env::vars().filter(|(name, _)| {
+                    name.starts_with("PROVIDER_CHECK_BASE_URL_")
+                        || name.starts_with("SIGNING_KEYS_")
+                });
                 let child = Command::new(binaries.join(function))
                     .env_clear()
                     .envs(provider_urls)
@@ -270,6 +276,22 @@ impl Stack {
     pub async fn call(&self, function: &str, body: &Value) -> Answer {
         self.call_signed(function, &body.to_string(), &unique("msg_"), now())
             .await
+    }
+
+    /// Signs `body` with `key` (not the stack's own) and POSTs it to `function`.
+    pub async fn call_with_key(&self, function: &str, body: &Value, key: &str) -> Answer {
+        let (webhook_id, timestamp, body) = (unique("msg_"), now(), body.to_string());
+        let signature = Signer::parse(key)
+            .unwrap()
+            .sign(&webhook_id, timestamp, body.as_bytes())
+            .unwrap();
+        self.signatures.lock().unwrap().push(signature.clone());
+        let headers = [
+            ("webhook-id", webhook_id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        self.send("POST", function, &body, &headers).await
     }
 
     /// Signs `body` with `webhook_id` and `timestamp` and POSTs it to `function`.

@@ -16,6 +16,7 @@ use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
 use crate::http::App;
+use crate::keyring::{self, KeyRing};
 use crate::metrics::MetricsWriter;
 use crate::ops::DisconnectPolicy;
 use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, SecretStore, Selector, StoreError};
@@ -36,6 +37,11 @@ pub const KMS_KEY_ENV: &str = "TENANT_SECRETS_KMS_KEY_ID";
 pub const RECOVERY_DAYS_ENV: &str = "DISCONNECT_RECOVERY_DAYS";
 /// Environment variable: `true` allows `purge` (deletion with no recovery); default `false`.
 pub const ALLOW_PURGE_ENV: &str = "ALLOW_PURGE";
+/// Environment variable: seconds after which the signing keys are read again (default 60).
+pub const SIGNING_KEYS_MAX_AGE_ENV: &str = "SIGNING_KEYS_MAX_AGE_SECONDS";
+/// Environment variable: the fewest seconds between two reads of the signing secret after a
+/// signature no current key verifies, or a failed read (default 5).
+pub const SIGNING_KEYS_RECHECK_ENV: &str = "SIGNING_KEYS_RECHECK_SECONDS";
 /// Attempts per Secrets Manager call, the first included (the SDK's standard retry, with jitter).
 const SDK_MAX_ATTEMPTS: u32 = 3;
 /// Time to open a connection to Secrets Manager.
@@ -92,7 +98,8 @@ pub enum InitError {
 impl App {
     /// Builds a function's state from the environment: the Secrets Manager client (region and
     /// endpoint from the standard AWS variables, e.g. `AWS_REGION`,
-    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`) and the signing keys read from `WEBHOOK_SECRET_ID`.
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`) and the signing keys read from `WEBHOOK_SECRET_ID`
+    /// (read again as [`KeyRing`] says, after `SIGNING_KEYS_MAX_AGE_SECONDS`).
     ///
     /// # Errors
     /// [`InitError`] when the secret id is missing or the secret cannot be read or parsed.
@@ -134,8 +141,23 @@ impl App {
                 secret_id: secret_id.clone(),
                 cause,
             })?;
-        let keys = SigningKeys::parse(&secret.value)
-            .map_err(|cause| InitError::BadKeys { secret_id, cause })?;
+        let keys = SigningKeys::parse(&secret.value).map_err(|cause| InitError::BadKeys {
+            secret_id: secret_id.clone(),
+            cause,
+        })?;
+        let keys = KeyRing::from_secret(
+            keys,
+            home,
+            secret_id,
+            Duration::from_secs(number_from_env(
+                SIGNING_KEYS_MAX_AGE_ENV,
+                keyring::DEFAULT_MAX_AGE.as_secs(),
+            )?),
+            Duration::from_secs(number_from_env(
+                SIGNING_KEYS_RECHECK_ENV,
+                keyring::DEFAULT_RECHECK_INTERVAL.as_secs(),
+            )?),
+        );
         Ok(App::new(tenants, keys, cache)
             .with_disconnect_policy(disconnect_policy)
             .with_metrics(MetricsWriter::from_env()))

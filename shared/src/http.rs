@@ -11,10 +11,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::auth::SigningKeys;
 use crate::cache::ReadCache;
 use crate::credentials::View;
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
+use crate::keyring::KeyRing;
 use crate::metrics::{MetricsWriter, RequestMetrics};
 use crate::ops::{self, DisconnectPolicy, Written};
 use crate::request::{
@@ -64,7 +64,7 @@ impl Operation {
 #[derive(Debug)]
 pub struct App {
     store: SecretStore,
-    keys: SigningKeys,
+    keys: KeyRing,
     cache: ReadCache,
     disconnect_policy: DisconnectPolicy,
     metrics: MetricsWriter,
@@ -88,10 +88,10 @@ struct LogFields {
 impl App {
     /// Puts a function together from its store, signing keys and read cache, with the default
     /// [`DisconnectPolicy`] and no metrics output ([`App::with_metrics`] adds it).
-    pub fn new(store: SecretStore, keys: SigningKeys, cache: ReadCache) -> Self {
+    pub fn new(store: SecretStore, keys: impl Into<KeyRing>, cache: ReadCache) -> Self {
         App {
             store,
-            keys,
+            keys: keys.into(),
             cache,
             disconnect_policy: DisconnectPolicy::default(),
             metrics: MetricsWriter::silent(),
@@ -199,7 +199,7 @@ impl App {
         if body.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge);
         }
-        let webhook_id = self.keys.verify(request.headers(), body)?;
+        let webhook_id = self.keys.verify(deadline, request.headers(), body).await?;
         log.webhook_id = Some(webhook_id.as_str().to_owned());
         match operation {
             Operation::ConnectIntegration => {

@@ -26,6 +26,7 @@ pub mod credentials;
 pub mod deadline;
 mod error;
 pub mod http;
+pub mod keyring;
 pub mod metrics;
 pub mod ops;
 pub mod provider;
