@@ -1,31 +1,85 @@
-//! The SAM template's IAM as code, checked against what the functions really call.
+//! The SAM template's IAM, judged by an IAM policy engine.
 //!
-//! Every flow of the three operations runs against moto with an interceptor that records each
-//! Secrets Manager action; each function's statements on `tenant/*` must grant exactly those
-//! actions, scoped to `tenant/*` in `SecretsRegion`, plus GetSecretValue on the signing secret.
+//! Every flow of the five operations runs against moto with an interceptor that records each
+//! Secrets Manager call and its parameters. `template.yaml` is expanded by SAM's translator for
+//! two parameter sets (the defaults, and every option on), and an offline IAM engine
+//! (`iam_engine`) judges: each recorded call, with the context keys AWS gives it, is allowed;
+//! every other Secrets Manager action on a tenant secret is denied; and so is each request of a
+//! deny matrix (other regions and accounts, names outside `tenant/*`, tags that do not match the
+//! name, retagging, deletion outside disconnect, purge where it is off, foreign KMS keys, KMS
+//! outside Secrets Manager, other functions' log groups, ListSecrets, value reads from connect
+//! and list, writes to the signing secret). The engine's limits this relies on: tests/iam/README.md.
 
+mod iam_engine;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde_json::json;
-use serde_yaml::Value as Yaml;
+use iam_engine::{Decision::*, *};
+use serde_json::{Value, json};
 use support::*;
 use tenant_keys::Operation;
 use tenant_keys::cache::ReadCache;
 use tenant_keys::ops::DisconnectPolicy;
 
-const TENANT_SCOPE: &str =
-    "arn:${AWS::Partition}:secretsmanager:${SecretsRegion}:${AWS::AccountId}:secret:tenant/*";
+const FUNCTIONS: [&str; 5] = [
+    "ConnectIntegrationFunction",
+    "FetchKeyFunction",
+    "UpdateKeyFunction",
+    "DisconnectIntegrationFunction",
+    "ListIntegrationsFunction",
+];
+
+/// One set of stack parameters, and what the checks need to know of it.
+struct ParameterSet {
+    name: &'static str,
+    parameters: Vec<(&'static str, &'static str)>,
+    secrets_region: &'static str,
+    kms_key: Option<&'static str>,
+    tracing: bool,
+    purge: bool,
+}
+
+fn defaults() -> ParameterSet {
+    ParameterSet {
+        name: "default parameters",
+        parameters: vec![],
+        secrets_region: "us-east-1",
+        kms_key: None,
+        tracing: false,
+        purge: false,
+    }
+}
+
+/// Every option on, and the tenant secrets in another region than the stack's.
+fn every_option_on() -> ParameterSet {
+    const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    ParameterSet {
+        name: "every option on",
+        parameters: vec![
+            ("SecretsRegion", "eu-west-1"),
+            ("KmsKeyArn", KEY),
+            ("EnableTracing", "true"),
+            ("AllowPurge", "true"),
+            ("CreateBackendUser", "true"),
+            ("ApiAuthorization", "AWS_IAM"),
+        ],
+        secrets_region: "eu-west-1",
+        kms_key: Some(KEY),
+        tracing: true,
+        purge: true,
+    }
+}
 
 /// Every branch of every operation: new and existing secrets, retries, conflicts, old versions,
-/// cache hits and revalidations.
-async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String>> {
+/// cache hits and revalidations, disconnects, purges and restores.
+async fn calls_per_function(kms_key: Option<&str>) -> BTreeMap<&'static str, Vec<RecordedCall>> {
     let setup = app();
+    let recording = |cache| recording_app_with_kms_key(cache, kms_key);
     let mut called = BTreeMap::new();
 
-    let (app, recorder) = recording_app(ReadCache::disabled());
+    let (app, recorder) = recording(ReadCache::disabled());
     let tenant = new_tenant();
     let webhook_id = new_webhook_id();
     for _ in 0..2 {
@@ -46,13 +100,10 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
     .await;
     let restored = call(&app, Operation::ConnectIntegration, vapi_connect(&tenant)).await;
     assert_eq!(restored.body["restored"], true, "{}", restored.body);
-    called.insert(
-        "ConnectIntegrationFunction",
-        recorder.actions().into_iter().collect(),
-    );
+    called.insert("ConnectIntegrationFunction", recorder.calls());
 
     // A TTL short enough that the second round revalidates with DescribeSecret.
-    let (app, recorder) = recording_app(ReadCache::new(Duration::from_millis(20), 100));
+    let (app, recorder) = recording(ReadCache::new(Duration::from_millis(20), 100));
     let (tenant, version) = connected_tenant(&setup).await;
     for _ in 0..2 {
         // Cached reads first, so that the second round finds them past the TTL.
@@ -68,9 +119,9 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
         fetch(&app, &new_tenant(), json!({})).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    called.insert("FetchKeyFunction", recorder.actions().into_iter().collect());
+    called.insert("FetchKeyFunction", recorder.calls());
 
-    let (app, recorder) = recording_app(ReadCache::disabled());
+    let (app, recorder) = recording(ReadCache::disabled());
     let (tenant, version) = connected_tenant(&setup).await;
     let update = json!({"tenantId": tenant, "provider": "vapi",
         "credentials": {"privateApiKey": "sk-iam-test-00001"}, "expectedVersionId": version});
@@ -86,12 +137,9 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
         "credentials": {"privateApiKey": "sk-iam-test-00002"}}),
     )
     .await;
-    called.insert(
-        "UpdateKeyFunction",
-        recorder.actions().into_iter().collect(),
-    );
+    called.insert("UpdateKeyFunction", recorder.calls());
 
-    let (app, recorder) = recording_app(ReadCache::disabled());
+    let (app, recorder) = recording(ReadCache::disabled());
     let app = app.with_disconnect_policy(DisconnectPolicy {
         recovery_days: 7,
         allow_purge: true,
@@ -106,12 +154,9 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
     ] {
         call(&app, Operation::DisconnectIntegration, body).await;
     }
-    called.insert(
-        "DisconnectIntegrationFunction",
-        recorder.actions().into_iter().collect(),
-    );
+    called.insert("DisconnectIntegrationFunction", recorder.calls());
 
-    let (app, recorder) = recording_app(ReadCache::disabled());
+    let (app, recorder) = recording(ReadCache::disabled());
     let (tenant, _) = connected_tenant(&setup).await;
     for tenant in [tenant, new_tenant()] {
         call(
@@ -121,223 +166,535 @@ async fn actions_called_per_function() -> BTreeMap<&'static str, BTreeSet<String
         )
         .await;
     }
-    called.insert(
-        "ListIntegrationsFunction",
-        recorder.actions().into_iter().collect(),
-    );
+    called.insert("ListIntegrationsFunction", recorder.calls());
     called
 }
 
-fn template() -> Yaml {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+fn role_of(function: &str) -> String {
+    function.replace("Function", "Role")
 }
 
-fn as_list(value: &Yaml) -> Vec<Yaml> {
-    match value {
-        Yaml::Sequence(items) => items.clone(),
-        other => vec![other.clone()],
-    }
+fn attribute(expansion: &Value, logical_id: &str, name: &str) -> String {
+    expansion["attributes"][logical_id][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{logical_id}.{name} in the expansion"))
+        .to_owned()
 }
 
-/// `(actions, resource)` of every statement in a policy document.
-fn statements(document: &Yaml) -> Vec<(BTreeSet<String>, Yaml)> {
-    statements_with_conditions(document)
-        .into_iter()
-        .map(|(actions, resource, _)| (actions, resource))
-        .collect()
-}
-
-/// `(actions, resource, condition)` of every statement in a policy document.
-fn statements_with_conditions(document: &Yaml) -> Vec<(BTreeSet<String>, Yaml, Yaml)> {
-    as_list(&document["Statement"])
-        .iter()
-        .map(|statement| {
-            assert_eq!(
-                statement["Effect"],
-                Yaml::from("Allow"),
-                "only Allow statements expected"
-            );
-            let actions = as_list(&statement["Action"])
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect();
-            (
-                actions,
-                statement["Resource"].clone(),
-                statement["Condition"].clone(),
-            )
-        })
-        .collect()
-}
-
-/// Whether `policy` is one of the two policies a stack parameter switches on, checked here: X-Ray
-/// (`EnableTracing`) and the customer-managed KMS key (`KmsKeyArn`), usable only through Secrets
-/// Manager and only with what the function's Secrets Manager calls need.
-fn is_conditional(function: &str, policy: &Yaml) -> bool {
-    let Yaml::Tagged(conditional) = policy else {
-        return false;
-    };
-    assert_eq!(conditional.tag, "!If", "{function}: {policy:?}");
-    let branches = as_list(&conditional.value);
-    assert_eq!(branches[2], tagged("!Ref", "AWS::NoValue"), "{function}");
-    match branches[0].as_str() {
-        Some("TracingOn") => {
-            assert_eq!(
-                branches[1],
-                Yaml::from("AWSXRayDaemonWriteAccess"),
-                "{function}"
-            );
-        }
-        Some("UseKmsKey") => {
-            let (actions, resource, condition) = statements_with_conditions(&branches[1])
-                .pop()
-                .expect("a KMS statement");
-            let expected: BTreeSet<String> = match function {
-                "FetchKeyFunction" => ["kms:Decrypt"].into_iter().map(String::from).collect(),
-                "ConnectIntegrationFunction" | "UpdateKeyFunction" => {
-                    ["kms:Decrypt", "kms:GenerateDataKey"]
-                        .into_iter()
-                        .map(String::from)
-                        .collect()
-                }
-                other => panic!("{other} has no use for the KMS key"),
-            };
-            assert_eq!(actions, expected, "{function}");
-            assert_eq!(resource, tagged("!Ref", "KmsKeyArn"), "{function}");
-            assert_eq!(
-                condition["StringEquals"]["kms:ViaService"],
-                tagged("!Sub", "secretsmanager.${SecretsRegion}.amazonaws.com"),
-                "{function}: the key only through Secrets Manager"
-            );
-        }
-        other => panic!("{function}: unknown condition {other:?}"),
-    }
-    true
-}
-
-/// The condition under which a function may create (and so tag) a tenant secret: only with the
-/// tags tenant-keys sets.
-fn tag_condition() -> Yaml {
-    serde_yaml::from_str(
-        r#"
-StringEquals:
-  aws:RequestTag/managed-by: tenant-keys
-ForAllValues:StringEquals:
-  aws:TagKeys: [tenant-id, provider, managed-by]
-"Null":
-  aws:RequestTag/tenant-id: "false"
-  aws:RequestTag/provider: "false"
-"#,
+/// A stream of the log group `logical_id` (a log group's Arn attribute ends in ":*").
+fn log_stream(expansion: &Value, logical_id: &str) -> String {
+    let group = attribute(expansion, logical_id, "Arn");
+    format!(
+        "{}:log-stream:2026/12/02/[$LATEST]0123456789abcdef",
+        group.trim_end_matches(":*")
     )
-    .unwrap()
 }
 
-fn tagged(tag: &str, value: &str) -> Yaml {
-    serde_yaml::from_str(&format!("{tag} \"{value}\"")).unwrap()
+/// What the template must be whatever the engine says: each function has a role of its own from
+/// the template (not one SAM generates), every policy document is version 2012-10-17 (older
+/// versions do not substitute policy variables), and no AWS managed policy is attached, as the
+/// engine could not see into it.
+fn check_structure(set: &ParameterSet, expansion: &Value) {
+    for function in FUNCTIONS {
+        assert_eq!(
+            expansion["functionRoles"][function],
+            Value::from(attribute(expansion, &role_of(function), "Arn")),
+            "[{}] {function} runs with its own template role",
+            set.name
+        );
+    }
+    for (name, principal) in expansion["principals"].as_object().unwrap() {
+        assert_eq!(
+            principal["unknownManagedPolicies"],
+            json!([]),
+            "[{}] {name} holds managed policies the engine cannot see",
+            set.name
+        );
+        for document in principal["policies"].as_array().unwrap() {
+            assert_eq!(
+                document["Version"], "2012-10-17",
+                "[{}] {name}: policy version",
+                set.name
+            );
+        }
+    }
+}
+
+/// Allowed: every call each function's code made (with its KMS calls when there is a key), its
+/// signing-secret read, its own log group, X-Ray when tracing is on. And the direct-access
+/// policy's Echo calls.
+fn allowed_requests(
+    set: &ParameterSet,
+    expansion: &Value,
+    calls: &BTreeMap<&str, Vec<RecordedCall>>,
+) -> Vec<IamRequest> {
+    let signing_secret = attribute(expansion, "WebhookSigningSecret", "Ref");
+    let via = format!("secretsmanager.{}.amazonaws.com", set.secrets_region);
+    let mut requests = Vec::new();
+    for (function, calls) in calls {
+        let role = role_of(function);
+        for call in calls {
+            let purging = call.parameters["ForceDeleteWithoutRecovery"] == true;
+            let expected = if purging && !set.purge {
+                Denied
+            } else {
+                Allowed
+            };
+            let request = request_of_call(&role, set.secrets_region, call);
+            let label = format!("{} (purge allowed: {})", request.label, set.purge);
+            requests.push(request.expect(expected, label));
+            if let Some(key) = set.kms_key {
+                for action in kms_actions_of(&call.action) {
+                    requests.push(kms_request(&role, action, key, Some(&via)));
+                }
+            }
+        }
+        requests.push(
+            IamRequest::new(
+                &role,
+                "secretsmanager:GetSecretValue",
+                &signing_secret,
+                Allowed,
+            )
+            .with("secretsmanager:VersionStage", "AWSCURRENT"),
+        );
+        let stream = log_stream(expansion, &function.replace("Function", "LogGroup"));
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            requests.push(IamRequest::new(&role, action, &stream, Allowed));
+        }
+        for action in ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] {
+            let expected = if set.tracing { Allowed } else { Denied };
+            let request = IamRequest::new(&role, action, "*", expected);
+            let label = format!("{action} (tracing on: {})", set.tracing);
+            requests.push(request.expect(expected, label));
+        }
+    }
+
+    // The Echo set-up's calls through the direct-access policy (examples: MIGRATING.md).
+    let echo_secret = secret_arn(set.secrets_region, ACCOUNT, "tenant/org_echo/vapi");
+    let mut holders = vec!["DirectAccessPolicy"];
+    if expansion["principals"].get("BackendUser").is_some() {
+        holders.push("BackendUser");
+    }
+    for holder in holders {
+        for action in ["GetSecretValue", "PutSecretValue", "UpdateSecret"] {
+            requests.push(
+                IamRequest::new(
+                    holder,
+                    &format!("secretsmanager:{action}"),
+                    &echo_secret,
+                    Allowed,
+                )
+                .with("secretsmanager:SecretId", "tenant/org_echo/vapi"),
+            );
+        }
+        let mut create =
+            IamRequest::new(holder, "secretsmanager:CreateSecret", &echo_secret, Allowed)
+                .with("secretsmanager:Name", "tenant/org_echo/vapi");
+        if let Some(key) = set.kms_key {
+            requests.push(create.clone().with("secretsmanager:KmsKeyId", key));
+            for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+                requests.push(kms_request(holder, action, key, Some(&via)));
+            }
+        }
+        create.label = "CreateSecret naming no key".into();
+        requests.push(create);
+    }
+    requests
+}
+
+/// Every Secrets Manager action on a tenant secret that a function's code does not call is
+/// denied to it: the role grants exactly what the code needs. (CreateSecret and TagResource are
+/// tried with the tags connect would send, so that only the grant decides.)
+fn uncalled_actions_denied(
+    set: &ParameterSet,
+    calls: &BTreeMap<&str, Vec<RecordedCall>>,
+    every_action: &[String],
+) -> Vec<IamRequest> {
+    let name = "tenant/org_a/vapi";
+    let secret = secret_arn(set.secrets_region, ACCOUNT, name);
+    let mut requests = Vec::new();
+    for (function, calls) in calls {
+        let called: BTreeSet<&str> = calls.iter().map(|c| c.action.as_str()).collect();
+        for action in every_action {
+            if called.contains(action.as_str()) {
+                continue;
+            }
+            let mut request = IamRequest::new(&role_of(function), action, &secret, Denied);
+            request.wildcard_if_only = true;
+            if matches!(
+                action.as_str(),
+                "secretsmanager:CreateSecret" | "secretsmanager:TagResource"
+            ) {
+                request = with_request_tags(request, name, &[]);
+            }
+            request.label = format!("{action} (its code never calls it)");
+            requests.push(request);
+        }
+    }
+    requests
+}
+
+/// `request` with the tags of `name` in the request, some of them replaced by `overrides`.
+fn with_request_tags(
+    mut request: IamRequest,
+    name: &str,
+    overrides: &[(&str, &str)],
+) -> IamRequest {
+    let mut keys = Vec::new();
+    for (key, value) in tags_of(name).unwrap() {
+        let value = overrides
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(value, |(_, v)| v.to_string());
+        request = request.with(&format!("aws:RequestTag/{key}"), value);
+        keys.push(Value::from(key));
+    }
+    for (key, value) in overrides {
+        if tags_of(name).unwrap().iter().all(|(k, _)| k != key) {
+            request = request.with(&format!("aws:RequestTag/{key}"), *value);
+            keys.push(Value::from(*key));
+        }
+    }
+    request.with("aws:TagKeys", keys)
+}
+
+/// The deny matrix of issue 20.
+fn denied_requests(
+    set: &ParameterSet,
+    expansion: &Value,
+    calls: &BTreeMap<&str, Vec<RecordedCall>>,
+) -> Vec<IamRequest> {
+    let region = set.secrets_region;
+    let other_region = if region == "us-east-1" {
+        "eu-west-1"
+    } else {
+        "us-east-1"
+    };
+    let signing_secret = attribute(expansion, "WebhookSigningSecret", "Ref");
+    let mut requests = Vec::new();
+
+    for (function, calls) in calls {
+        let role = role_of(function);
+        // Each action the code calls, once, somewhere it must not reach.
+        let mut seen = BTreeSet::new();
+        for call in calls.iter().filter(|c| seen.insert(c.action.clone())) {
+            let allowed = request_of_call(&role, region, call);
+            let name = call.parameters["SecretId"]
+                .as_str()
+                .or(call.parameters["Name"].as_str())
+                .unwrap()
+                .to_owned();
+            let retarget = |request: IamRequest, arn: String, other_name: &str, label: &str| {
+                let mut request = request.on(&arn);
+                for key in ["secretsmanager:Name", "secretsmanager:SecretId"] {
+                    if request.context.contains_key(key) {
+                        request = request.with(key, other_name);
+                    }
+                }
+                let label = format!("{} {label}", call.action);
+                request.expect(Denied, label)
+            };
+            requests.push(
+                retarget(
+                    allowed.clone(),
+                    secret_arn(other_region, ACCOUNT, &name),
+                    &name,
+                    &format!("in {other_region}"),
+                )
+                .with("aws:RequestedRegion", other_region),
+            );
+            requests.push(retarget(
+                allowed.clone(),
+                secret_arn(region, "210987654321", &name),
+                &name,
+                "in another account",
+            ));
+            let tail = name.trim_start_matches("tenant/");
+            for outside in [
+                "prod/db".to_owned(),
+                format!("tenantx/{tail}"),
+                "tenant".to_owned(),
+                format!("Tenant/{tail}"),
+                format!("TENANT/{tail}"),
+            ] {
+                requests.push(retarget(
+                    allowed.clone(),
+                    secret_arn(region, ACCOUNT, &outside),
+                    &outside,
+                    &format!("of {outside}"),
+                ));
+            }
+        }
+
+        let tenant_secret = secret_arn(region, ACCOUNT, "tenant/org_a/vapi");
+        let on_tenant = |action: &str, label: &str| {
+            IamRequest::new(&role, action, &tenant_secret, Denied)
+                .with("secretsmanager:SecretId", "tenant/org_a/vapi")
+                .expect(Denied, format!("{action} {label}"))
+        };
+        if *function != "DisconnectIntegrationFunction" {
+            requests.push(on_tenant(
+                "secretsmanager:DeleteSecret",
+                "outside disconnect",
+            ));
+        }
+        if ["ConnectIntegrationFunction", "ListIntegrationsFunction"].contains(function) {
+            requests.push(on_tenant("secretsmanager:GetSecretValue", "(a value read)"));
+        }
+        let mut list = IamRequest::new(&role, "secretsmanager:ListSecrets", "*", Denied);
+        list.label = "ListSecrets".into();
+        requests.push(list);
+        for action in [
+            "PutSecretValue",
+            "UpdateSecret",
+            "DeleteSecret",
+            "PutResourcePolicy",
+            "RotateSecret",
+        ] {
+            requests.push(
+                IamRequest::new(
+                    &role,
+                    &format!("secretsmanager:{action}"),
+                    &signing_secret,
+                    Denied,
+                )
+                .expect(Denied, format!("{action} on the signing secret")),
+            );
+        }
+        for other in FUNCTIONS.iter().filter(|f| *f != function) {
+            let stream = log_stream(expansion, &other.replace("Function", "LogGroup"));
+            requests.push(
+                IamRequest::new(&role, "logs:PutLogEvents", &stream, Denied)
+                    .expect(Denied, format!("PutLogEvents into {other}'s log group")),
+            );
+        }
+        let api_stream = log_stream(expansion, "ApiAccessLogGroup");
+        requests.push(
+            IamRequest::new(&role, "logs:PutLogEvents", &api_stream, Denied)
+                .expect(Denied, "PutLogEvents into the API's access log group"),
+        );
+
+        // KMS: only the stack's key, only through Secrets Manager in SecretsRegion.
+        let key = set.kms_key.unwrap_or(
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        );
+        let foreign = key.replace("1234abcd", "99999999");
+        let via = format!("secretsmanager.{region}.amazonaws.com");
+        for (label, key, via) in [
+            ("used directly", key.to_owned(), None),
+            (
+                "via S3",
+                key.to_owned(),
+                Some(format!("s3.{region}.amazonaws.com")),
+            ),
+            (
+                "via Secrets Manager in another region",
+                key.to_owned(),
+                Some(format!("secretsmanager.{other_region}.amazonaws.com")),
+            ),
+            ("of another key", foreign.clone(), Some(via.clone())),
+        ] {
+            requests.push(
+                kms_request(&role, "kms:Decrypt", &key, via.as_deref())
+                    .expect(Denied, format!("kms:Decrypt {label}")),
+            );
+        }
+        let uses_key = !matches!(
+            *function,
+            "DisconnectIntegrationFunction" | "ListIntegrationsFunction"
+        );
+        if set.kms_key.is_none() || !uses_key {
+            requests.push(
+                kms_request(&role, "kms:Decrypt", key, Some(&via))
+                    .expect(Denied, "kms:Decrypt with no key of the stack's to use"),
+            );
+        }
+    }
+
+    // connect-integration: tags bound to the name, no retagging, no foreign key.
+    let role = role_of("ConnectIntegrationFunction");
+    let name = "tenant/org_a/vapi";
+    let secret = secret_arn(region, ACCOUNT, name);
+    let create = IamRequest::new(&role, "secretsmanager:CreateSecret", &secret, Denied)
+        .with("secretsmanager:Name", name)
+        .with("aws:RequestedRegion", region);
+    let create = match set.kms_key {
+        Some(key) => create.with("secretsmanager:KmsKeyId", key),
+        None => create,
+    };
+    let tag = IamRequest::new(&role, "secretsmanager:TagResource", &secret, Denied)
+        .with("aws:RequestedRegion", region);
+    for (label, overrides) in [
+        ("tenant-id=org_b", vec![("tenant-id", "org_b")]),
+        ("provider=openai", vec![("provider", "openai")]),
+        (
+            "managed-by=someone-else",
+            vec![("managed-by", "someone-else")],
+        ),
+        ("an extra tag", vec![("owner", "mallory")]),
+    ] {
+        for request in [create.clone(), tag.clone()] {
+            let action = request.action.clone();
+            requests.push(
+                with_request_tags(request, name, &overrides)
+                    .expect(Denied, format!("{action} of {name} tagged {label}")),
+            );
+        }
+    }
+    for missing in ["aws:RequestTag/tenant-id", "aws:RequestTag/provider"] {
+        requests.push(
+            with_request_tags(create.clone(), name, &[])
+                .without(missing)
+                .expect(Denied, format!("CreateSecret without {missing}")),
+        );
+    }
+    let mut retag = with_request_tags(tag.clone(), name, &[]);
+    for (key, value) in tags_of(name).unwrap() {
+        retag = retag.with(&format!("aws:ResourceTag/{key}"), value);
+    }
+    requests.push(retag.expect(Denied, "TagResource of an existing tenant-keys secret"));
+    let foreign_key = "arn:aws:kms:eu-west-1:210987654321:key/00000000-0000-0000-0000-000000000000";
+    requests.push(
+        with_request_tags(create.clone(), name, &[])
+            .with("secretsmanager:KmsKeyId", foreign_key)
+            .expect(Denied, "CreateSecret with a foreign KMS key"),
+    );
+    requests.push(
+        with_request_tags(create.clone(), name, &[])
+            .with(
+                "secretsmanager:KmsKeyId",
+                "arn:aws:kms:eu-west-1:123456789012:alias/aws/secretsmanager",
+            )
+            .expect(Denied, "CreateSecret naming a key by alias"),
+    );
+    if set.kms_key.is_some() {
+        requests.push(
+            with_request_tags(create.clone(), name, &[])
+                .without("secretsmanager:KmsKeyId")
+                .expect(Denied, "CreateSecret without the stack's key"),
+        );
+    }
+
+    // disconnect-integration: purge only where it is allowed.
+    if !set.purge {
+        requests.push(
+            IamRequest::new(
+                &role_of("DisconnectIntegrationFunction"),
+                "secretsmanager:DeleteSecret",
+                &secret,
+                Denied,
+            )
+            .with("secretsmanager:SecretId", name)
+            .with("secretsmanager:ForceDeleteWithoutRecovery", "true")
+            .expect(
+                Denied,
+                "DeleteSecret with ForceDeleteWithoutRecovery (AllowPurge off)",
+            ),
+        );
+    }
+
+    // The direct-access policy: tenant secrets in SecretsRegion, the stack's key, nothing else.
+    let holder = "DirectAccessPolicy";
+    for (label, arn) in [
+        ("in another region", secret_arn(other_region, ACCOUNT, name)),
+        ("of prod/db", secret_arn(region, ACCOUNT, "prod/db")),
+    ] {
+        requests.push(
+            IamRequest::new(holder, "secretsmanager:GetSecretValue", &arn, Denied)
+                .expect(Denied, format!("direct access: GetSecretValue {label}")),
+        );
+    }
+    for action in ["DeleteSecret", "TagResource"] {
+        requests.push(
+            IamRequest::new(holder, &format!("secretsmanager:{action}"), &secret, Denied)
+                .expect(Denied, format!("direct access: {action}")),
+        );
+    }
+    for action in ["CreateSecret", "UpdateSecret"] {
+        requests.push(
+            IamRequest::new(holder, &format!("secretsmanager:{action}"), &secret, Denied)
+                .with("secretsmanager:KmsKeyId", foreign_key)
+                .expect(
+                    Denied,
+                    format!("direct access: {action} with a foreign key"),
+                ),
+        );
+    }
+    let key = set
+        .kms_key
+        .unwrap_or("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+    requests.push(
+        kms_request(holder, "kms:Decrypt", key, None)
+            .expect(Denied, "direct access: kms:Decrypt outside Secrets Manager"),
+    );
+    let mut list = IamRequest::new(holder, "secretsmanager:ListSecrets", "*", Denied);
+    list.label = "direct access: ListSecrets".into();
+    requests.push(list);
+    requests
+}
+
+async fn evaluate(set: ParameterSet) {
+    let calls = calls_per_function(set.kms_key).await;
+    assert_eq!(
+        calls.keys().copied().collect::<Vec<_>>(),
+        {
+            let mut sorted = FUNCTIONS.to_vec();
+            sorted.sort();
+            sorted
+        },
+        "a recording per function"
+    );
+    let expansion = expand(&set.parameters);
+    check_structure(&set, &expansion);
+
+    let every_action: Vec<String> =
+        judge(&expansion, &[], &["secretsmanager"]).actions["secretsmanager"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+    assert!(
+        every_action.len() > 20,
+        "the engine lists Secrets Manager's actions: {every_action:?}"
+    );
+
+    let mut requests = allowed_requests(&set, &expansion, &calls);
+    requests.extend(uncalled_actions_denied(&set, &calls, &every_action));
+    requests.extend(denied_requests(&set, &expansion, &calls));
+    assert_decisions(set.name, &expansion, &requests);
 }
 
 #[tokio::test]
-async fn each_function_is_granted_exactly_the_secrets_manager_actions_its_code_calls() {
-    let called = actions_called_per_function().await;
-    let template = template();
-    let tenant_scope = tagged("!Sub", TENANT_SCOPE);
-    let signing_secret = tagged("!Ref", "WebhookSigningSecret");
+async fn the_default_stack_allows_what_the_code_calls_and_denies_the_matrix() {
+    evaluate(defaults()).await;
+}
 
-    for (function, called) in called {
-        let policies = &template["Resources"][function]["Properties"]["Policies"];
-        let mut granted_on_tenants = BTreeSet::new();
-        for policy in as_list(policies) {
-            if is_conditional(function, &policy) {
-                continue;
-            }
-            for (actions, resource, condition) in statements_with_conditions(&policy) {
-                let creates = ["secretsmanager:CreateSecret", "secretsmanager:TagResource"];
-                if creates.iter().any(|a| actions.contains(*a)) {
-                    assert_eq!(
-                        actions,
-                        creates.iter().map(|a| a.to_string()).collect(),
-                        "{function}: CreateSecret and TagResource stand in a statement of their own"
-                    );
-                    assert_eq!(
-                        condition,
-                        tag_condition(),
-                        "{function}: CreateSecret/TagResource only with tenant-keys' tags"
-                    );
-                } else {
-                    assert_eq!(condition, Yaml::Null, "{function}: unexpected condition");
-                }
-                for action in &actions {
-                    assert!(
-                        !action.contains('*'),
-                        "{function}: wildcard action {action}"
-                    );
-                    assert!(!action.contains("List"), "{function} may {action}");
-                    assert!(
-                        !action.contains("Delete") || function == "DisconnectIntegrationFunction",
-                        "only disconnect-integration deletes; {function} may {action}"
-                    );
-                    assert!(
-                        !action.contains("Restore") || function == "ConnectIntegrationFunction",
-                        "only connect-integration restores; {function} may {action}"
-                    );
-                }
-                if resource == tenant_scope {
-                    granted_on_tenants.extend(actions);
-                } else if resource == signing_secret {
-                    let expected = BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]);
-                    assert_eq!(actions, expected, "{function}: signing secret is read-only");
-                } else {
-                    panic!(
-                        "{function}: a statement reaches beyond tenant/* and the signing secret: {resource:?}"
-                    );
-                }
-            }
-        }
-        assert_eq!(
-            granted_on_tenants, called,
-            "{function}: granted vs. called on tenant/*"
-        );
+#[tokio::test]
+async fn a_stack_with_every_option_on_allows_what_the_code_calls_and_denies_the_matrix() {
+    evaluate(every_option_on()).await;
+}
+
+/// KMS matches a key operation's resource against the key's ARN only, so a policy on an alias ARN
+/// would match nothing: CloudFormation must refuse one as KmsKeyArn.
+#[test]
+fn kms_key_arn_takes_a_key_arn_and_refuses_an_alias_arn() {
+    for key in [
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+    ] {
+        assert!(try_expand(&[("KmsKeyArn", key)]).is_ok(), "{key}");
     }
-}
-
-#[test]
-fn the_direct_access_policy_is_the_echo_console_policy_on_tenant_secrets_only() {
-    let template = template();
-    let document = &template["Resources"]["DirectAccessPolicy"]["Properties"]["PolicyDocument"];
-    let expected: BTreeSet<String> = [
-        "GetSecretValue",
-        "CreateSecret",
-        "PutSecretValue",
-        "UpdateSecret",
-    ]
-    .iter()
-    .map(|a| format!("secretsmanager:{a}"))
-    .collect();
-    let statements = statements(document);
-    assert_eq!(statements.len(), 1);
-    assert_eq!(statements[0].0, expected);
-    assert_eq!(statements[0].1, tagged("!Sub", TENANT_SCOPE));
-}
-
-#[test]
-fn no_resource_of_the_template_grants_secrets_manager_on_everything() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    let template: Yaml = serde_yaml::from_str(&text).unwrap();
-    let resources = template["Resources"].as_mapping().unwrap();
-    for (name, resource) in resources {
-        let rendered = serde_yaml::to_string(resource).unwrap();
+    for alias in [
+        "arn:aws:kms:us-east-1:123456789012:alias/tenant-keys",
+        "alias/tenant-keys",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+    ] {
+        let refused = try_expand(&[("KmsKeyArn", alias)]).unwrap_err();
         assert!(
-            !rendered.contains("Resource: '*'") && !rendered.contains("Resource: \"*\""),
-            "{name:?}"
+            refused.contains("CloudFormation refuses KmsKeyArn"),
+            "{alias}: {refused}"
         );
-        assert!(!rendered.contains("secretsmanager:*"), "{name:?}");
-        assert!(!rendered.contains("SecretsManagerReadWrite"), "{name:?}");
     }
-    assert_eq!(
-        template["Parameters"]["SecretsRegion"]["Default"],
-        Yaml::from("us-east-1")
-    );
 }

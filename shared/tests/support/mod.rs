@@ -45,6 +45,14 @@ pub fn app_for(endpoint: &str) -> App {
 
 /// An app whose client records every Secrets Manager action it sends, with the given cache.
 pub fn recording_app(cache: ReadCache) -> (App, ActionRecorder) {
+    recording_app_with_kms_key(cache, None)
+}
+
+/// [`recording_app`] whose store creates new secrets with the KMS key `kms_key_id`.
+pub fn recording_app_with_kms_key(
+    cache: ReadCache,
+    kms_key_id: Option<&str>,
+) -> (App, ActionRecorder) {
     let recorder = ActionRecorder::default();
     let client = Client::from_conf(
         client()
@@ -54,16 +62,31 @@ pub fn recording_app(cache: ReadCache) -> (App, ActionRecorder) {
             .build(),
     );
     let keys = SigningKeys::parse(SIGNING_SECRET).unwrap();
-    (App::new(SecretStore::new(client), keys, cache), recorder)
+    let store = SecretStore::new(client).with_kms_key(kms_key_id.map(str::to_owned));
+    (App::new(store, keys, cache), recorder)
 }
 
-/// Records the IAM action of every call a client sends, in order.
+/// One request a client sent: its IAM action and its parameters, without the secret's value.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    /// E.g. `secretsmanager:GetSecretValue`.
+    pub action: String,
+    /// The request's JSON body with `SecretString` and `SecretBinary` removed.
+    pub parameters: Value,
+}
+
+/// Records the IAM action (and parameters) of every call a client sends, in order.
 #[derive(Debug, Clone, Default)]
-pub struct ActionRecorder(Arc<Mutex<Vec<String>>>);
+pub struct ActionRecorder(Arc<Mutex<Vec<RecordedCall>>>);
 
 impl ActionRecorder {
     /// Every action recorded so far, in order, e.g. `secretsmanager:GetSecretValue`.
     pub fn actions(&self) -> Vec<String> {
+        self.calls().into_iter().map(|call| call.action).collect()
+    }
+
+    /// Every call recorded so far, in order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
         self.0.lock().unwrap().clone()
     }
 
@@ -88,13 +111,23 @@ impl Intercept for ActionRecorder {
         let request = context.request();
         if let Some(target) = request.headers().get("x-amz-target") {
             let action = target.trim_start_matches("secretsmanager.");
-            let mut called = self.0.lock().unwrap();
-            called.push(format!("secretsmanager:{action}"));
-            // IAM asks for TagResource as well when CreateSecret carries tags.
-            let body: serde_json::Value =
+            let mut parameters: Value =
                 serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
-            if action == "CreateSecret" && body.get("Tags").is_some() {
-                called.push("secretsmanager:TagResource".to_owned());
+            if let Some(fields) = parameters.as_object_mut() {
+                fields.remove("SecretString");
+                fields.remove("SecretBinary");
+            }
+            let mut called = self.0.lock().unwrap();
+            called.push(RecordedCall {
+                action: format!("secretsmanager:{action}"),
+                parameters: parameters.clone(),
+            });
+            // IAM asks for TagResource as well when CreateSecret carries tags.
+            if action == "CreateSecret" && parameters.get("Tags").is_some() {
+                called.push(RecordedCall {
+                    action: "secretsmanager:TagResource".to_owned(),
+                    parameters,
+                });
             }
         }
         Ok(())
