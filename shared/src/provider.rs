@@ -1,7 +1,8 @@
 //! The provider registry: which third-party services tenant-keys stores keys for, their fields, and
 //! how a key can be checked with the provider before it is stored.
 //!
-//! It is data, not code paths: adding a provider is one entry in [`PROVIDERS`].
+//! It is data, not code: the providers are the entries of `providers/catalog.json`, which
+//! `build.rs` checks and turns into [`PROVIDERS`] at build time (see `catalog.rs`).
 
 use crate::Error;
 
@@ -44,46 +45,7 @@ pub struct Provider {
     pub check: Option<Check>,
 }
 
-/// Every provider tenant-keys knows.
-pub static PROVIDERS: &[Provider] = &[
-    Provider {
-        id: "vapi",
-        fields: &[
-            Field {
-                name: "publicApiKey",
-                public: true,
-            },
-            Field {
-                name: "privateApiKey",
-                public: false,
-            },
-        ],
-        // The public key only works with Vapi's web SDK and cannot be checked cheaply.
-        check: Some(Check {
-            method: "GET",
-            base_url: "https://api.vapi.ai",
-            path: "/assistant?limit=1",
-            field: "privateApiKey",
-            accepted: &[200],
-            rejected: &[401, 403],
-        }),
-    },
-    Provider {
-        id: "openai",
-        fields: &[Field {
-            name: "apiKey",
-            public: false,
-        }],
-        check: Some(Check {
-            method: "GET",
-            base_url: "https://api.openai.com",
-            path: "/v1/models",
-            field: "apiKey",
-            accepted: &[200],
-            rejected: &[401, 403],
-        }),
-    },
-];
+include!(concat!(env!("OUT_DIR"), "/providers.rs"));
 
 /// Environment variable prefix overriding a provider's check base URL, e.g.
 /// `PROVIDER_CHECK_BASE_URL_VAPI=http://127.0.0.1:8080` — for local use and tests only.

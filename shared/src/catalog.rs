@@ -1,0 +1,294 @@
+//! The provider catalog file (`providers/catalog.json`, schema `providers/catalog.schema.json`):
+//! its entries, the rules an entry must follow, and the Rust source `build.rs` makes of it.
+//!
+//! `build.rs` includes this module: the functions embed the catalog at build time (no file is read
+//! at cold start), and a bad entry fails the build with a message naming it. It depends on
+//! `serde` and `serde_json` only, as a build script can.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One provider as the catalog file spells it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub id: String,
+    pub fields: Vec<FieldEntry>,
+    pub check: Option<CheckEntry>,
+}
+
+/// One credential field of an entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldEntry {
+    pub name: String,
+    pub public: bool,
+}
+
+/// An entry's key check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CheckEntry {
+    /// Where the check is documented; not used by the code.
+    #[allow(dead_code)]
+    pub comment: Option<String>,
+    pub method: String,
+    pub base_url: String,
+    pub path: String,
+    pub bearer: String,
+    pub accepted: Vec<u16>,
+    pub rejected: Vec<u16>,
+}
+
+/// Reads the catalog file `origin` (its text), checking every entry.
+///
+/// # Errors
+/// A message naming the file and the entry (by position and id) and what is wrong with it.
+pub fn parse(origin: &str, text: &str) -> Result<Vec<Entry>, String> {
+    let file: Value = serde_json::from_str(text).map_err(|err| format!("{origin}: {err}"))?;
+    let Some(object) = file.as_object() else {
+        return Err(format!("{origin}: must be an object with \"providers\""));
+    };
+    if let Some(key) = object
+        .keys()
+        .find(|key| !["$schema", "providers"].contains(&key.as_str()))
+    {
+        return Err(format!("{origin}: unknown key \"{key}\""));
+    }
+    let Some(raw) = object.get("providers").and_then(Value::as_array) else {
+        return Err(format!("{origin}: \"providers\" must be a list"));
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    for (index, value) in raw.iter().enumerate() {
+        let named = match value.get("id").and_then(Value::as_str) {
+            Some(id) => format!("{origin}: provider {index} (\"{id}\")"),
+            None => format!("{origin}: provider {index}"),
+        };
+        let entry: Entry =
+            serde_json::from_value(value.clone()).map_err(|err| format!("{named}: {err}"))?;
+        check_entry(&entry).map_err(|err| format!("{named}: {err}"))?;
+        if entries.iter().any(|e| e.id == entry.id) {
+            return Err(format!("{named}: the id is used twice"));
+        }
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return Err(format!("{origin}: no providers"));
+    }
+    Ok(entries)
+}
+
+/// The rules of one entry (the schema's, and those a schema cannot say).
+fn check_entry(entry: &Entry) -> Result<(), String> {
+    let id_ok = entry.id.len() <= 40
+        && entry
+            .id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && entry
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        return Err("id must be 1-40 of a-z, 0-9 and -, starting with a letter or digit".into());
+    }
+    if entry.fields.is_empty() {
+        return Err("a provider needs at least one field".into());
+    }
+    for (index, field) in entry.fields.iter().enumerate() {
+        let name_ok = field.name.len() <= 40
+            && field.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && field.name.chars().all(|c| c.is_ascii_alphanumeric());
+        if !name_ok {
+            return Err(format!(
+                "field \"{}\": a name is camelCase, 1-40 letters and digits",
+                field.name
+            ));
+        }
+        if entry.fields[..index].iter().any(|f| f.name == field.name) {
+            return Err(format!("field \"{}\" is listed twice", field.name));
+        }
+    }
+    if let Some(check) = &entry.check {
+        check_check(entry, check).map_err(|err| format!("check: {err}"))?;
+    }
+    Ok(())
+}
+
+fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
+    if !["GET", "HEAD"].contains(&check.method.as_str()) {
+        return Err(format!("method {} is not GET or HEAD", check.method));
+    }
+    let host = check.base_url.strip_prefix("https://").ok_or(
+        "baseUrl must start with https:// (a key never goes over plain HTTP; \
+         PROVIDER_CHECK_BASE_URL_<ID> overrides it locally)",
+    )?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-:".contains(c));
+    if !host_ok {
+        return Err(format!(
+            "baseUrl {} must be https://host[:port], with no path",
+            check.base_url
+        ));
+    }
+    if !check.path.starts_with('/') || check.path.contains(char::is_whitespace) {
+        return Err(format!(
+            "path {} must start with / and hold no space",
+            check.path
+        ));
+    }
+    if !entry.fields.iter().any(|f| f.name == check.bearer) {
+        return Err(format!(
+            "bearer names no field of the provider: {}",
+            check.bearer
+        ));
+    }
+    for (name, statuses) in [("accepted", &check.accepted), ("rejected", &check.rejected)] {
+        if statuses.is_empty() || statuses.iter().any(|s| !(100..=599).contains(s)) {
+            return Err(format!("{name} must list HTTP statuses (100-599)"));
+        }
+    }
+    if let Some(both) = check.accepted.iter().find(|s| check.rejected.contains(s)) {
+        return Err(format!("status {both} is both accepted and rejected"));
+    }
+    Ok(())
+}
+
+/// The Rust source of `PROVIDERS` for `entries` (string literals by `{:?}`, which escapes).
+pub fn rust_source(entries: &[Entry]) -> String {
+    let mut out = String::from(
+        "// Generated by shared/build.rs from the provider catalog: do not edit.\n\
+         /// Every provider tenant-keys knows, from `providers/catalog.json`.\n\
+         pub static PROVIDERS: &[Provider] = &[\n",
+    );
+    for entry in entries {
+        out.push_str(&format!(
+            "    Provider {{\n        id: {:?},\n        fields: &[\n",
+            entry.id
+        ));
+        for field in &entry.fields {
+            out.push_str(&format!(
+                "            Field {{ name: {:?}, public: {} }},\n",
+                field.name, field.public
+            ));
+        }
+        out.push_str("        ],\n");
+        match &entry.check {
+            None => out.push_str("        check: None,\n"),
+            Some(check) => out.push_str(&format!(
+                "        check: Some(Check {{\n            method: {:?},\n            base_url: {:?},\n            \
+                 path: {:?},\n            field: {:?},\n            accepted: &{:?},\n            \
+                 rejected: &{:?},\n        }}),\n",
+                check.method, check.base_url, check.path, check.bearer, check.accepted, check.rejected
+            )),
+        }
+        out.push_str("    },\n");
+    }
+    out.push_str("];\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(entry: &str) -> String {
+        parse("test.json", &format!("{{\"providers\": [{entry}]}}")).unwrap_err()
+    }
+
+    const GOOD_CHECK: &str = r#""method": "GET", "baseUrl": "https://api.example.com",
+        "path": "/v1/me", "bearer": "apiKey", "accepted": [200], "rejected": [401]"#;
+
+    #[test]
+    fn the_built_in_catalog_is_valid() {
+        let text = include_str!("../../providers/catalog.json");
+        let entries = parse("providers/catalog.json", text).unwrap();
+        assert!(entries.iter().any(|e| e.id == "vapi"));
+    }
+
+    #[test]
+    fn a_bad_entry_is_refused_with_its_position_id_and_reason() {
+        let cases = [
+            (
+                r#"{"id": "Bad_Id", "fields": [{"name": "apiKey", "public": false}]}"#,
+                "provider 0 (\"Bad_Id\"): id must be",
+            ),
+            (r#"{"id": "x", "fields": []}"#, "at least one field"),
+            (
+                r#"{"id": "x", "fields": [{"name": "api_key", "public": false}]}"#,
+                "field \"api_key\"",
+            ),
+            (
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}, {"name": "apiKey", "public": true}]}"#,
+                "listed twice",
+            ),
+            (
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}], "extra": 1}"#,
+                "unknown field `extra`",
+            ),
+            (
+                &format!(
+                    r#"{{"id": "x", "fields": [{{"name": "token", "public": false}}], "check": {{{GOOD_CHECK}}}}}"#
+                ),
+                "bearer names no field",
+            ),
+            (
+                &format!(
+                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
+                    GOOD_CHECK.replace("https://", "http://")
+                ),
+                "plain HTTP",
+            ),
+            (
+                &format!(
+                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
+                    GOOD_CHECK.replace(".com\"", ".com/v1\"")
+                ),
+                "no path",
+            ),
+            (
+                &format!(
+                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
+                    GOOD_CHECK.replace("[401]", "[200]")
+                ),
+                "both accepted and rejected",
+            ),
+            (
+                &format!(
+                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
+                    GOOD_CHECK.replace("\"GET\"", "\"DELETE\"")
+                ),
+                "not GET or HEAD",
+            ),
+        ];
+        for (entry, reason) in cases {
+            let message = refused(entry);
+            assert!(message.starts_with("test.json: provider 0"), "{message}");
+            assert!(message.contains(reason), "{entry}: {message}");
+        }
+        let twice = r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}]}"#;
+        let message = refused(&format!("{twice}, {twice}"));
+        assert!(
+            message.contains("provider 1 (\"x\"): the id is used twice"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_source_holds_every_entry() {
+        let text = format!(
+            r#"{{"providers": [{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}],
+            "check": {{{GOOD_CHECK}}}}}]}}"#
+        );
+        let source = rust_source(&parse("t", &text).unwrap());
+        assert!(source.contains(r#"id: "x""#), "{source}");
+        assert!(
+            source.contains(r#"base_url: "https://api.example.com""#),
+            "{source}"
+        );
+        assert!(source.contains("accepted: &[200]"), "{source}");
+    }
+}
