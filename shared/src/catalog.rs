@@ -5,6 +5,8 @@
 //! at cold start), and a bad entry fails the build with a message naming it. It depends on
 //! `serde` and `serde_json` only, as a build script can.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -34,10 +36,54 @@ pub struct CheckEntry {
     pub comment: Option<String>,
     pub method: String,
     pub base_url: String,
+    /// Path and query; `{field}` stands for a field's value, percent-encoded.
     pub path: String,
-    pub bearer: String,
+    /// How the key is sent.
+    pub send: SendEntry,
+    /// Headers sent as they are (an API version, say).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     pub accepted: Vec<u16>,
     pub rejected: Vec<u16>,
+}
+
+/// How a check sends the key; a value template holds `{field}` placeholders.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum SendEntry {
+    /// `Authorization: Bearer <field>`.
+    Bearer(String),
+    /// A header of this name, with the template as its value.
+    Header { name: String, value: String },
+    /// `Authorization: Basic` of `username:password`, each a field.
+    Basic { username: String, password: String },
+    /// A query parameter of this name, with the template as its value (percent-encoded).
+    Query { name: String, value: String },
+}
+
+/// The `{name}` placeholders of a template, or why it is malformed.
+pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("{template}: a {{ without }}"))?;
+        names.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("{template}: a }} without {{"));
+    }
+    Ok(names)
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Reads the catalog file `origin` (its text), checking every entry.
@@ -140,11 +186,65 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
             check.path
         ));
     }
-    if !entry.fields.iter().any(|f| f.name == check.bearer) {
-        return Err(format!(
-            "bearer names no field of the provider: {}",
-            check.bearer
-        ));
+    let has_field = |name: &str| entry.fields.iter().any(|f| f.name == name);
+    let known = |template: &str, what: &str| -> Result<usize, String> {
+        let names = placeholders(template)?;
+        if let Some(unknown) = names.iter().find(|n| !has_field(n)) {
+            return Err(format!(
+                "{what} names no field of the provider: {{{unknown}}}"
+            ));
+        }
+        Ok(names.len())
+    };
+    known(&check.path, "path")?;
+    match &check.send {
+        SendEntry::Bearer(field) => {
+            if !has_field(field) {
+                return Err(format!("bearer names no field of the provider: {field}"));
+            }
+        }
+        SendEntry::Header { name, value } => {
+            // Authorization is the usual place of a key (Deepgram: "Token {apiKey}").
+            if !is_header_name(name) || ["host", "content-length"].contains(&name.as_str()) {
+                return Err(format!("header {name} is not a lowercase header name"));
+            }
+            if known(value, "header value")? == 0 {
+                return Err(format!("header value {value} holds no {{field}}"));
+            }
+        }
+        SendEntry::Basic { username, password } => {
+            for field in [username, password] {
+                if !has_field(field) {
+                    return Err(format!("basic names no field of the provider: {field}"));
+                }
+            }
+        }
+        SendEntry::Query { name, value } => {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+            {
+                return Err(format!("query parameter {name} is not a plain name"));
+            }
+            if known(value, "query value")? == 0 {
+                return Err(format!("query value {value} holds no {{field}}"));
+            }
+        }
+    }
+    for (name, value) in &check.headers {
+        if !is_header_name(name)
+            || ["authorization", "host", "content-length"].contains(&name.as_str())
+        {
+            return Err(format!(
+                "headers: {name} is not a lowercase header name tenant-keys may set"
+            ));
+        }
+        if !placeholders(value)?.is_empty() || value.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "headers: {name} must be a plain value (no {{field}})"
+            ));
+        }
     }
     for (name, statuses) in [("accepted", &check.accepted), ("rejected", &check.rejected)] {
         if statuses.is_empty() || statuses.iter().any(|s| !(100..=599).contains(s)) {
@@ -178,12 +278,36 @@ pub fn rust_source(entries: &[Entry]) -> String {
         out.push_str("        ],\n");
         match &entry.check {
             None => out.push_str("        check: None,\n"),
-            Some(check) => out.push_str(&format!(
-                "        check: Some(Check {{\n            method: {:?},\n            base_url: {:?},\n            \
-                 path: {:?},\n            field: {:?},\n            accepted: &{:?},\n            \
-                 rejected: &{:?},\n        }}),\n",
-                check.method, check.base_url, check.path, check.bearer, check.accepted, check.rejected
-            )),
+            Some(check) => {
+                let send = match &check.send {
+                    SendEntry::Bearer(field) => format!("KeyIn::Bearer({field:?})"),
+                    SendEntry::Header { name, value } => {
+                        format!("KeyIn::Header {{ name: {name:?}, value: {value:?} }}")
+                    }
+                    SendEntry::Basic { username, password } => {
+                        format!("KeyIn::Basic {{ username: {username:?}, password: {password:?} }}")
+                    }
+                    SendEntry::Query { name, value } => {
+                        format!("KeyIn::Query {{ name: {name:?}, value: {value:?} }}")
+                    }
+                };
+                let headers: Vec<String> = check
+                    .headers
+                    .iter()
+                    .map(|(name, value)| format!("({name:?}, {value:?})"))
+                    .collect();
+                out.push_str(&format!(
+                    "        check: Some(Check {{\n            method: {:?},\n            base_url: {:?},\n            \
+                     path: {:?},\n            send: {send},\n            headers: &[{}],\n            \
+                     accepted: &{:?},\n            rejected: &{:?},\n        }}),\n",
+                    check.method,
+                    check.base_url,
+                    check.path,
+                    headers.join(", "),
+                    check.accepted,
+                    check.rejected
+                ));
+            }
         }
         out.push_str("    },\n");
     }
@@ -200,7 +324,7 @@ mod tests {
     }
 
     const GOOD_CHECK: &str = r#""method": "GET", "baseUrl": "https://api.example.com",
-        "path": "/v1/me", "bearer": "apiKey", "accepted": [200], "rejected": [401]"#;
+        "path": "/v1/me", "send": {"bearer": "apiKey"}, "accepted": [200], "rejected": [401]"#;
 
     #[test]
     fn the_built_in_catalog_is_valid() {

@@ -16,22 +16,72 @@ pub struct Field {
 }
 
 /// How to check a provider's credentials: one cheap, read-only request that the provider accepts
-/// with a valid key and refuses with an invalid one. The key goes in
-/// `Authorization: Bearer <field>`.
+/// with a valid key and refuses with an invalid one.
 #[derive(Debug)]
 pub struct Check {
     /// The HTTP method.
     pub method: &'static str,
     /// The provider's API base, e.g. `https://api.vapi.ai` (see [`Check::base_url`]).
     pub base_url: &'static str,
-    /// Path and query of the request, e.g. `/assistant?limit=1`.
+    /// Path and query of the request, e.g. `/assistant?limit=1`; `{field}` stands for the value
+    /// of a credential field, percent-encoded.
     pub path: &'static str,
-    /// The credential field sent as the Bearer token.
-    pub field: &'static str,
+    /// How the key is sent.
+    pub send: KeyIn,
+    /// Headers sent as they are, e.g. an API version.
+    pub headers: &'static [(&'static str, &'static str)],
     /// Statuses that mean the key was accepted.
     pub accepted: &'static [u16],
     /// Statuses that mean the key was refused.
     pub rejected: &'static [u16],
+}
+
+/// Where a check puts the key. A value template holds `{field}` placeholders.
+#[derive(Debug)]
+pub enum KeyIn {
+    /// `Authorization: Bearer <field>`.
+    Bearer(&'static str),
+    /// A header `name` whose value is the template `value`.
+    Header {
+        /// The header's name, lowercase.
+        name: &'static str,
+        /// The value template, e.g. `Token {apiKey}`.
+        value: &'static str,
+    },
+    /// `Authorization: Basic base64(<username>:<password>)`, both fields.
+    Basic {
+        /// The field sent as the user name.
+        username: &'static str,
+        /// The field sent as the password.
+        password: &'static str,
+    },
+    /// A query parameter `name` whose value is the template `value`, percent-encoded.
+    Query {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value template, e.g. `{apiKey}`.
+        value: &'static str,
+    },
+}
+
+impl KeyIn {
+    /// The field a refusal names: the secret the provider checked.
+    pub fn refused_field(&self) -> &'static str {
+        match self {
+            KeyIn::Bearer(field) => field,
+            KeyIn::Basic { password, .. } => password,
+            KeyIn::Header { value, .. } | KeyIn::Query { value, .. } => {
+                first_placeholder(value).unwrap_or(value)
+            }
+        }
+    }
+}
+
+/// The first `{name}` of a template.
+fn first_placeholder(template: &'static str) -> Option<&'static str> {
+    let start = template.find('{')?;
+    let end = template[start..].find('}')?;
+    Some(&template[start + 1..start + end])
 }
 
 /// A provider and the fields its credentials consist of. Every field is required on connect.

@@ -1,6 +1,7 @@
 //! Checking credentials with the provider before they are stored (`"verify": true` on connect
-//! and update): one cheap, read-only request described by the registry ([`Check`]), with the key
-//! as a Bearer token. Its answer's status decides; the body is never read, passed back or logged
+//! and update): one cheap, read-only request described by the catalog ([`Check`]), with the key
+//! where the provider takes it (a Bearer token, a header, Basic, a query parameter). Its answer's
+//! status decides; redirects are not followed; the body is never read, passed back or logged
 //! (it may echo the key).
 //!
 //! The HTTP client is hyper with rustls on aws-lc-rs and the system's trust roots — the TLS stack
@@ -21,7 +22,8 @@ use hyper_util::rt::TokioExecutor;
 use crate::Error;
 use crate::credentials::{Credentials, View};
 use crate::deadline::{Deadline, MIN_CALL_TIME};
-use crate::provider::{Check, Provider};
+use crate::provider::{Check, KeyIn, Provider};
+use base64::Engine as _;
 
 /// The longest a check may take, whatever the request's deadline leaves.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,20 +73,7 @@ impl ProviderChecker {
         let unavailable = || Error::ProviderUnavailable {
             provider: provider.id,
         };
-        let key = credentials.view(View::Full)[check.field]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Internal(format!("{} has no {}", provider.id, check.field)))?;
-        let mut authorization = HeaderValue::try_from(format!("Bearer {key}"))
-            .map_err(|_| Error::InvalidCredentials(format!("{} cannot be sent", check.field)))?;
-        authorization.set_sensitive(true);
-        let request = Request::builder()
-            .method(Method::from_bytes(check.method.as_bytes()).map_err(|_| unavailable())?)
-            .uri(format!("{}{}", check.base_url(provider), check.path))
-            .header(header::AUTHORIZATION, authorization)
-            .header(header::USER_AGENT, "tenant-keys")
-            .body(Empty::new())
-            .map_err(|_| unavailable())?;
+        let request = build_request(provider, check, credentials)?;
         let remaining = deadline.remaining();
         if remaining < MIN_CALL_TIME {
             return Err(unavailable());
@@ -101,12 +90,104 @@ impl ProviderChecker {
         } else if check.rejected.contains(&status) {
             Err(Error::CredentialsRejected {
                 provider: provider.id,
-                field: check.field,
+                field: check.send.refused_field(),
             })
         } else {
             Err(unavailable())
         }
     }
+}
+
+/// The request of `check` for `credentials`: the key where the catalog says, every `{field}` of
+/// the path and query percent-encoded (so a value cannot change the host or the path), the key's
+/// headers marked sensitive (never printed).
+///
+/// # Errors
+/// `invalid_credentials` when a value cannot be sent in a header.
+fn build_request(
+    provider: &'static Provider,
+    check: &'static Check,
+    credentials: &Credentials,
+) -> Result<Request<Empty<Bytes>>, Error> {
+    let values = credentials.view(View::Full);
+    let value = |field: &str| -> Result<String, Error> {
+        values[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Internal(format!("{} has no {field}", provider.id)))
+    };
+    let fill = |template: &str, encode: bool| -> Result<String, Error> {
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            let end = start + rest[start..].find('}').unwrap_or(rest.len() - start);
+            out.push_str(&rest[..start]);
+            let text = value(&rest[start + 1..end])?;
+            out.push_str(&if encode { percent_encode(&text) } else { text });
+            rest = &rest[(end + 1).min(rest.len())..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    };
+    let secret_header = |name: &str, text: String| -> Result<HeaderValue, Error> {
+        let mut header = HeaderValue::try_from(text)
+            .map_err(|_| Error::InvalidCredentials(format!("{name} cannot be sent")))?;
+        header.set_sensitive(true);
+        Ok(header)
+    };
+    let mut target = fill(check.path, true)?;
+    let mut builder = Request::builder()
+        .method(Method::from_bytes(check.method.as_bytes()).map_err(|_| unchecked(provider))?)
+        .header(header::USER_AGENT, "tenant-keys");
+    for (name, value) in check.headers {
+        builder = builder.header(*name, *value);
+    }
+    builder = match &check.send {
+        KeyIn::Bearer(field) => builder.header(
+            header::AUTHORIZATION,
+            secret_header(field, format!("Bearer {}", value(field)?))?,
+        ),
+        KeyIn::Header { name, value } => {
+            builder.header(*name, secret_header(name, fill(value, false)?)?)
+        }
+        KeyIn::Basic { username, password } => {
+            let pair = format!("{}:{}", value(username)?, value(password)?);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            builder.header(
+                header::AUTHORIZATION,
+                secret_header(password, format!("Basic {encoded}"))?,
+            )
+        }
+        KeyIn::Query { name, value } => {
+            let separator = if target.contains('?') { '&' } else { '?' };
+            target = format!("{target}{separator}{name}={}", fill(value, true)?);
+            builder
+        }
+    };
+    builder
+        .uri(format!("{}{target}", check.base_url(provider)))
+        .body(Empty::new())
+        .map_err(|_| unchecked(provider))
+}
+
+fn unchecked(provider: &'static Provider) -> Error {
+    Error::ProviderUnavailable {
+        provider: provider.id,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so a value stays one path
+/// segment or one query value.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The provider's check.
@@ -125,7 +206,9 @@ pub fn required_check(provider: &'static Provider) -> Result<&'static Check, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::Completeness;
     use crate::provider::Field;
+    use serde_json::{Map, Value, json};
 
     static UNCHECKABLE: Provider = Provider {
         id: "nocheck",
@@ -143,5 +226,88 @@ mod tests {
             "invalid_request"
         );
         assert!(required_check(Provider::find("vapi").unwrap()).is_ok());
+    }
+
+    /// The request a built-in provider's check makes for `values`.
+    fn request_of(id: &str, values: Value) -> Request<Empty<Bytes>> {
+        let provider = Provider::find(id).unwrap();
+        let raw: Map<String, Value> = values.as_object().unwrap().clone();
+        let credentials =
+            Credentials::from_request(provider, &raw, Completeness::AllFields).unwrap();
+        build_request(provider, provider.check.as_ref().unwrap(), &credentials).unwrap()
+    }
+
+    fn header<'a>(request: &'a Request<Empty<Bytes>>, name: &str) -> Option<&'a str> {
+        request.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn each_way_of_sending_a_key_builds_the_providers_request() {
+        let bearer = request_of("groq", json!({"apiKey": "gsk-1"}));
+        assert_eq!(bearer.uri(), "https://api.groq.com/openai/v1/models");
+        assert_eq!(header(&bearer, "authorization"), Some("Bearer gsk-1"));
+
+        let named = request_of("anthropic", json!({"apiKey": "sk-ant-1"}));
+        assert_eq!(named.uri(), "https://api.anthropic.com/v1/models?limit=1");
+        assert_eq!(header(&named, "x-api-key"), Some("sk-ant-1"));
+        assert_eq!(header(&named, "anthropic-version"), Some("2023-06-01"));
+        assert_eq!(header(&named, "authorization"), None);
+
+        let template = request_of("deepgram", json!({"apiKey": "dg-1"}));
+        assert_eq!(header(&template, "authorization"), Some("Token dg-1"));
+
+        let basic = request_of("twilio", json!({"accountSid": "AC123", "authToken": "tok"}));
+        assert_eq!(
+            basic.uri(),
+            "https://api.twilio.com/2010-04-01/Accounts/AC123.json"
+        );
+        // base64("AC123:tok")
+        assert_eq!(header(&basic, "authorization"), Some("Basic QUMxMjM6dG9r"));
+
+        let query = request_of("gemini", json!({"apiKey": "AIza-1"}));
+        assert_eq!(
+            query.uri(),
+            "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1&key=AIza-1"
+        );
+        for request in [&bearer, &named, &template, &basic] {
+            for (_, value) in request.headers() {
+                let secret = ["gsk-1", "sk-ant-1", "dg-1", "Basic"]
+                    .iter()
+                    .any(|k| value.to_str().unwrap().contains(k));
+                assert_eq!(value.is_sensitive(), secret, "{value:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_cannot_change_the_host_or_the_path() {
+        let sneaky = request_of(
+            "twilio",
+            json!({"accountSid": "../../evil.example/x?y=1#", "authToken": "t"}),
+        );
+        assert_eq!(sneaky.uri().host(), Some("api.twilio.com"));
+        assert_eq!(
+            sneaky.uri().path(),
+            "/2010-04-01/Accounts/..%2F..%2Fevil.example%2Fx%3Fy%3D1%23.json"
+        );
+        let query = request_of("gemini", json!({"apiKey": "a&key=b c"}));
+        assert_eq!(query.uri().query(), Some("pageSize=1&key=a%26key%3Db%20c"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_secret_the_provider_checked() {
+        let field = |id: &str| {
+            Provider::find(id)
+                .unwrap()
+                .check
+                .as_ref()
+                .unwrap()
+                .send
+                .refused_field()
+        };
+        assert_eq!(field("vapi"), "privateApiKey");
+        assert_eq!(field("twilio"), "authToken");
+        assert_eq!(field("deepgram"), "apiKey");
+        assert_eq!(field("gemini"), "apiKey");
     }
 }

@@ -10,6 +10,7 @@ use moto::provider::{MockProvider, Mode, Received};
 use serde_json::{Value, json};
 use support::*;
 use tenant_keys::Operation;
+use tenant_keys::provider::PROVIDERS;
 
 fn vapi_connect_verified(tenant: &str, private: &str) -> Value {
     let mut body = vapi_connect(tenant);
@@ -45,8 +46,13 @@ async fn verify_checks_the_key_with_the_provider_before_anything_is_stored() {
     let provider = MockProvider::start(Mode::Accept).await;
     // SAFETY of the test: this binary's only test sets these before any request is made.
     unsafe {
-        std::env::set_var("PROVIDER_CHECK_BASE_URL_VAPI", provider.url());
-        std::env::set_var("PROVIDER_CHECK_BASE_URL_OPENAI", provider.url());
+        for built_in in PROVIDERS {
+            let name = format!(
+                "PROVIDER_CHECK_BASE_URL_{}",
+                built_in.id.to_ascii_uppercase()
+            );
+            std::env::set_var(name, provider.url());
+        }
     }
     let app = app();
 
@@ -62,13 +68,15 @@ async fn verify_checks_the_key_with_the_provider_before_anything_is_stored() {
     .await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     assert_eq!(answer.body["verified"], true);
+    let received = provider.received();
+    assert_eq!(received.len(), 1);
     assert_eq!(
-        provider.received(),
-        [Received {
-            method: "GET".into(),
-            target: "/assistant?limit=1".into(),
-            authorization: Some(format!("Bearer {key}")),
-        }]
+        (
+            received[0].method.as_str(),
+            received[0].target.as_str(),
+            received[0].authorization.clone()
+        ),
+        ("GET", "/assistant?limit=1", Some(format!("Bearer {key}")))
     );
 
     // Without verify, no request reaches the provider and the answer has no `verified`.
@@ -228,4 +236,163 @@ async fn verify_checks_the_key_with_the_provider_before_anything_is_stored() {
     bad["verify"] = json!("yes");
     let answer = call(&app, Operation::ConnectIntegration, bad).await;
     assert_eq!(answer.body["code"], "invalid_request");
+
+    every_built_in_check_sends_the_providers_request(&app, &provider).await;
+}
+
+/// What each built-in check must send, from the providers' documentation (the catalog's
+/// `comment`): method, path and query, and the headers that carry the key, for the values
+/// `value-<field>`.
+fn expected_request(id: &str) -> (&'static str, String, Vec<(&'static str, String)>) {
+    match id {
+        "vapi" => (
+            "GET",
+            "/assistant?limit=1".into(),
+            vec![("authorization", "Bearer value-privateApiKey".into())],
+        ),
+        "openai" => (
+            "GET",
+            "/v1/models".into(),
+            vec![("authorization", "Bearer value-apiKey".into())],
+        ),
+        "anthropic" => (
+            "GET",
+            "/v1/models?limit=1".into(),
+            vec![
+                ("x-api-key", "value-apiKey".into()),
+                ("anthropic-version", "2023-06-01".into()),
+            ],
+        ),
+        "elevenlabs" => (
+            "GET",
+            "/v1/user".into(),
+            vec![("xi-api-key", "value-apiKey".into())],
+        ),
+        "deepgram" => (
+            "GET",
+            "/v1/auth/token".into(),
+            vec![("authorization", "Token value-apiKey".into())],
+        ),
+        // base64("value-accountSid:value-authToken")
+        "twilio" => (
+            "GET",
+            "/2010-04-01/Accounts/value-accountSid.json".into(),
+            vec![(
+                "authorization",
+                "Basic dmFsdWUtYWNjb3VudFNpZDp2YWx1ZS1hdXRoVG9rZW4=".into(),
+            )],
+        ),
+        "gemini" => (
+            "GET",
+            "/v1beta/models?pageSize=1&key=value-apiKey".into(),
+            vec![],
+        ),
+        "groq" => (
+            "GET",
+            "/openai/v1/models".into(),
+            vec![("authorization", "Bearer value-apiKey".into())],
+        ),
+        other => panic!("{other}: a built-in provider whose check this test does not know"),
+    }
+}
+
+async fn every_built_in_check_sends_the_providers_request(
+    app: &tenant_keys::App,
+    provider: &MockProvider,
+) {
+    for built_in in PROVIDERS.iter().filter(|p| p.check.is_some()) {
+        let credentials: serde_json::Map<String, Value> = built_in
+            .fields
+            .iter()
+            .map(|f| (f.name.to_owned(), json!(format!("value-{}", f.name))))
+            .collect();
+        let connect = |tenant: &str| {
+            json!({"tenantId": tenant, "provider": built_in.id,
+                "credentials": credentials, "verify": true})
+        };
+
+        provider.set(Mode::Accept);
+        let before = provider.received().len();
+        let answer = call(app, Operation::ConnectIntegration, connect(&new_tenant())).await;
+        assert_eq!(answer.status, 201, "{}: {}", built_in.id, answer.body);
+        let received = provider.received();
+        assert_eq!(received.len(), before + 1, "{}: one request", built_in.id);
+        let request: &Received = received.last().unwrap();
+        let (method, target, headers) = expected_request(built_in.id);
+        assert_eq!(
+            (request.method.as_str(), &request.target),
+            (method, &target),
+            "{}",
+            built_in.id
+        );
+        for (name, value) in &headers {
+            assert_eq!(
+                request.header(name),
+                Some(value.as_str()),
+                "{}: {name}",
+                built_in.id
+            );
+        }
+        // The key goes only where the provider takes it.
+        let carries_key = |value: &str| value.contains("value-") || value.starts_with("Basic ");
+        let sent: Vec<&str> = request
+            .headers
+            .iter()
+            .filter(|(_, v)| carries_key(v))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let expected: Vec<&str> = headers
+            .iter()
+            .filter(|(_, v)| carries_key(v))
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(sent, expected, "{}: {:?}", built_in.id, request.headers);
+
+        // Refused, unavailable, and a redirect (never followed): nothing stored each time.
+        let refused_field = built_in.check.as_ref().unwrap().send.refused_field();
+        for (mode, status, code) in [
+            (Mode::Status(401), 422, "credentials_rejected"),
+            (Mode::Status(503), 503, "provider_unavailable"),
+            (Mode::Status(302), 503, "provider_unavailable"),
+        ] {
+            provider.set(mode);
+            let before = provider.received().len();
+            let tenant = new_tenant();
+            let answer = call(app, Operation::ConnectIntegration, connect(&tenant)).await;
+            assert_eq!(
+                (answer.status, answer.body["code"].as_str()),
+                (status, Some(code)),
+                "{}: {}",
+                built_in.id,
+                answer.body
+            );
+            if status == 422 {
+                assert!(
+                    answer.body["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains(refused_field),
+                    "{}",
+                    answer.body
+                );
+            }
+            assert!(
+                !answer.body.to_string().contains("value-"),
+                "{}: a value in the answer",
+                built_in.id
+            );
+            assert_eq!(
+                provider.received().len(),
+                before + 1,
+                "{}: no second request",
+                built_in.id
+            );
+            let described = client()
+                .describe_secret()
+                .secret_id(format!("tenant/{tenant}/{}", built_in.id))
+                .send()
+                .await;
+            assert!(described.is_err(), "{}: nothing stored", built_in.id);
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! A mock third-party provider API on loopback, for the `verify` tests: it answers every request
-//! as its [`Mode`] says and records what it received (method, path and query, `Authorization`),
+//! as its [`Mode`] says and records what it received (method, path and query, every header),
 //! so a test can assert the exact request a check made. Point the functions at it with
 //! `PROVIDER_CHECK_BASE_URL_<PROVIDER>=<MockProvider::url>`.
 
@@ -34,6 +34,18 @@ pub struct Received {
     pub target: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// Every header, its name lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// The value of the header `name` (lowercase), if it was sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The running mock; it stops with the test's runtime.
@@ -93,21 +105,28 @@ impl MockProvider {
             first.next().unwrap_or_default(),
             first.next().unwrap_or_default(),
         );
-        let authorization = lines
+        let headers: Vec<(String, String)> = lines
             .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-            .map(|(_, value)| value.trim().to_owned());
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        let authorization = headers
+            .iter()
+            .find(|(name, _)| name == "authorization")
+            .map(|(_, value)| value.clone());
+        // The key, wherever the check put it: what RejectKeysContaining looks at.
+        let sent = format!("{target} {headers:?}");
         self.received.lock().unwrap().push(Received {
             method: method.to_owned(),
             target: target.to_owned(),
             authorization: authorization.clone(),
+            headers,
         });
         let mode = self.mode.lock().unwrap().clone();
         let key = authorization.unwrap_or_default();
         let status = match mode {
             Mode::Accept => 200,
             Mode::Status(status) => status,
-            Mode::RejectKeysContaining(text) if key.contains(&text) => 401,
+            Mode::RejectKeysContaining(text) if sent.contains(&text) => 401,
             Mode::RejectKeysContaining(_) => 200,
             Mode::Slow(pause) => {
                 tokio::time::sleep(pause).await;

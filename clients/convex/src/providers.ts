@@ -1,12 +1,11 @@
 /**
- * The providers tenant-keys stores keys for and their credential fields — the same registry as the
- * functions' `shared/src/provider.rs` (the tests compare the two). Every type of the client is
- * derived from this table, so a provider added here is typed everywhere.
+ * The providers tenant-keys stores keys for and their credential fields: generated from the
+ * functions' catalog (`providers/catalog.json`) into `providers.generated.ts`, and compared with
+ * the functions' registry by the tests. Every type of the client is derived from this table.
  */
-export const PROVIDERS = {
-  vapi: { fields: ["publicApiKey", "privateApiKey"], public: ["publicApiKey"] },
-  openai: { fields: ["apiKey"], public: [] },
-} as const satisfies Record<string, { fields: readonly string[]; public: readonly string[] }>;
+import { PROVIDERS } from "./providers.generated.js";
+
+export { PROVIDERS };
 
 /** A provider id, as in `tenant/<tenantId>/<provider>`. */
 export type Provider = keyof typeof PROVIDERS;
