@@ -103,6 +103,9 @@ enum Command {
         #[command(flatten)]
         send: SendOptions,
     },
+    /// The providers this build knows (built-in and operator-added), their fields, and how each
+    /// key is checked. Needs no stack and no signing secret.
+    Providers,
     /// List a tenant's integrations and their states: list-integrations.
     List {
         /// The tenant (organization) id.
@@ -165,6 +168,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
+    if matches!(cli.command, Command::Providers) {
+        print_providers();
+        return Ok(ExitCode::SUCCESS);
+    }
     let signer = Signer::parse(&signing_secret()?).map_err(|e| e.to_string())?;
     let (call, send) = build_call(cli.command)?;
     let body = call.body.to_string();
@@ -219,6 +226,28 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         status.as_u16()
     );
     Ok(ExitCode::from(1))
+}
+
+/// One line per provider: its id, its fields (public ones marked), and its check.
+fn print_providers() {
+    for provider in tenant_keys::provider::PROVIDERS {
+        let fields: Vec<String> = provider
+            .fields
+            .iter()
+            .map(|f| {
+                if f.public {
+                    format!("{} (public)", f.name)
+                } else {
+                    f.name.to_owned()
+                }
+            })
+            .collect();
+        let check = provider
+            .check
+            .as_ref()
+            .map_or("no check".to_owned(), |check| format!("check: {check}"));
+        println!("{}\t{}\t{check}", provider.id, fields.join(", "));
+    }
 }
 
 fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
@@ -326,6 +355,7 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
             },
             send,
         ),
+        Command::Providers => unreachable!("answered before any call is built"),
     })
 }
 

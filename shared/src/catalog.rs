@@ -124,6 +124,19 @@ pub fn parse(origin: &str, text: &str) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
+/// The built-in entries with the operator's merged over them: an operator entry replaces the
+/// built-in one of the same id, and a new id is appended. Both lists were checked by [`parse`].
+pub fn merge(built_in: Vec<Entry>, operator: Vec<Entry>) -> Vec<Entry> {
+    let mut entries = built_in;
+    for entry in operator {
+        match entries.iter_mut().find(|e| e.id == entry.id) {
+            Some(existing) => *existing = entry,
+            None => entries.push(entry),
+        }
+    }
+    entries
+}
+
 /// The rules of one entry (the schema's, and those a schema cannot say).
 fn check_entry(entry: &Entry) -> Result<(), String> {
     let id_ok = entry.id.len() <= 40
@@ -399,6 +412,26 @@ mod tests {
             message.contains("provider 1 (\"x\"): the id is used twice"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_operator_entry_replaces_a_built_in_one_or_is_added() {
+        let built_in = parse(
+            "built-in",
+            r#"{"providers": [{"id": "a", "fields": [{"name": "apiKey", "public": false}]},
+                {"id": "b", "fields": [{"name": "apiKey", "public": false}]}]}"#,
+        )
+        .unwrap();
+        let operator = parse(
+            "operator",
+            r#"{"providers": [{"id": "b", "fields": [{"name": "token", "public": true}]},
+                {"id": "c", "fields": [{"name": "apiKey", "public": false}]}]}"#,
+        )
+        .unwrap();
+        let merged = merge(built_in, operator);
+        let ids: Vec<&str> = merged.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(merged[1].fields[0].name, "token");
     }
 
     #[test]

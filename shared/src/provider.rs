@@ -115,6 +115,24 @@ impl Check {
     }
 }
 
+impl std::fmt::Display for Check {
+    /// How the check goes, e.g. `GET https://api.vapi.ai/assistant?limit=1, Bearer privateApiKey`
+    /// (never a value: only field names).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}{}, ", self.method, self.base_url, self.path)?;
+        match &self.send {
+            KeyIn::Bearer(field) => write!(f, "Bearer {field}")?,
+            KeyIn::Header { name, value } => write!(f, "header {name}: {value}")?,
+            KeyIn::Basic { username, password } => write!(f, "Basic {username}:{password}")?,
+            KeyIn::Query { name, value } => write!(f, "query {name}={value}")?,
+        }
+        for (name, value) in self.headers {
+            write!(f, ", {name}: {value}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Provider {
     /// Looks a provider up by id.
     pub fn find(id: &str) -> Option<&'static Provider> {
