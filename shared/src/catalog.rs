@@ -346,63 +346,90 @@ mod tests {
         assert!(entries.iter().any(|e| e.id == "vapi"));
     }
 
+    /// An entry with one `apiKey` field and `check`.
+    fn with_check(check: &str) -> String {
+        format!(
+            r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{check}}}}}"#
+        )
+    }
+
     #[test]
     fn a_bad_entry_is_refused_with_its_position_id_and_reason() {
-        let cases = [
+        let entries = [
             (
-                r#"{"id": "Bad_Id", "fields": [{"name": "apiKey", "public": false}]}"#,
+                r#"{"id": "Bad_Id", "fields": [{"name": "apiKey", "public": false}]}"#.to_owned(),
                 "provider 0 (\"Bad_Id\"): id must be",
             ),
-            (r#"{"id": "x", "fields": []}"#, "at least one field"),
+            (r#"{"id": "x", "fields": []}"#.to_owned(), "at least one field"),
             (
-                r#"{"id": "x", "fields": [{"name": "api_key", "public": false}]}"#,
+                r#"{"id": "x", "fields": [{"name": "api_key", "public": false}]}"#.to_owned(),
                 "field \"api_key\"",
             ),
             (
-                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}, {"name": "apiKey", "public": true}]}"#,
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}, {"name": "apiKey", "public": true}]}"#.to_owned(),
                 "listed twice",
             ),
             (
-                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}], "extra": 1}"#,
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}], "extra": 1}"#.to_owned(),
                 "unknown field `extra`",
             ),
+        ];
+        let checks = [
             (
-                &format!(
-                    r#"{{"id": "x", "fields": [{{"name": "token", "public": false}}], "check": {{{GOOD_CHECK}}}}}"#
-                ),
+                GOOD_CHECK.replace("\"bearer\": \"apiKey\"", "\"bearer\": \"token\""),
                 "bearer names no field",
             ),
+            (GOOD_CHECK.replace("https://", "http://"), "plain HTTP"),
+            (GOOD_CHECK.replace(".com\"", ".com/v1\""), "no path"),
             (
-                &format!(
-                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
-                    GOOD_CHECK.replace("https://", "http://")
-                ),
-                "plain HTTP",
-            ),
-            (
-                &format!(
-                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
-                    GOOD_CHECK.replace(".com\"", ".com/v1\"")
-                ),
-                "no path",
-            ),
-            (
-                &format!(
-                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
-                    GOOD_CHECK.replace("[401]", "[200]")
-                ),
+                GOOD_CHECK.replace("[401]", "[200]"),
                 "both accepted and rejected",
             ),
             (
-                &format!(
-                    r#"{{"id": "x", "fields": [{{"name": "apiKey", "public": false}}], "check": {{{}}}}}"#,
-                    GOOD_CHECK.replace("\"GET\"", "\"DELETE\"")
-                ),
+                GOOD_CHECK.replace("\"GET\"", "\"DELETE\""),
                 "not GET or HEAD",
             ),
+            (
+                GOOD_CHECK.replace("/v1/me", "/v1/{workspace}"),
+                "path names no field of the provider: {workspace}",
+            ),
+            (
+                GOOD_CHECK.replace(
+                    r#"{"bearer": "apiKey"}"#,
+                    r#"{"header": {"name": "x-key", "value": "{nope}"}}"#,
+                ),
+                "header value names no field",
+            ),
+            (
+                GOOD_CHECK.replace(
+                    r#"{"bearer": "apiKey"}"#,
+                    r#"{"query": {"name": "key", "value": "fixed"}}"#,
+                ),
+                "holds no {field}",
+            ),
+            (
+                GOOD_CHECK.replace(
+                    r#"{"bearer": "apiKey"}"#,
+                    r#"{"basic": {"username": "apiKey", "password": "secret"}}"#,
+                ),
+                "basic names no field",
+            ),
+            (
+                format!(r#"{GOOD_CHECK}, "headers": {{"authorization": "Bearer x"}}"#),
+                "headers: authorization",
+            ),
+            (
+                format!(r#"{GOOD_CHECK}, "headers": {{"x-version": "{{apiKey}}"}}"#),
+                "must be a plain value",
+            ),
         ];
+        let cases = entries.into_iter().chain(
+            checks
+                .into_iter()
+                .map(|(check, reason)| (with_check(&check), reason)),
+        );
         for (entry, reason) in cases {
-            let message = refused(entry);
+            let message = refused(&entry);
             assert!(message.starts_with("test.json: provider 0"), "{message}");
             assert!(message.contains(reason), "{entry}: {message}");
         }
