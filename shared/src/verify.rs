@@ -70,19 +70,16 @@ impl ProviderChecker {
         credentials: &Credentials,
     ) -> Result<(), Error> {
         let check = required_check(provider)?;
-        let unavailable = || Error::ProviderUnavailable {
-            provider: provider.id,
-        };
         let request = build_request(provider, check, credentials)?;
         let remaining = deadline.remaining();
         if remaining < MIN_CALL_TIME {
-            return Err(unavailable());
+            return Err(unavailable(provider));
         }
         let response =
             tokio::time::timeout(remaining.min(CHECK_TIMEOUT), self.client.request(request))
                 .await
-                .map_err(|_| unavailable())?
-                .map_err(|_| unavailable())?;
+                .map_err(|_| unavailable(provider))?
+                .map_err(|_| unavailable(provider))?;
         let status = response.status().as_u16();
         drop(response); // the body is never read: it may echo the key
         if check.accepted.contains(&status) {
@@ -93,7 +90,7 @@ impl ProviderChecker {
                 field: check.send.refused_field(),
             })
         } else {
-            Err(unavailable())
+            Err(unavailable(provider))
         }
     }
 }
@@ -137,7 +134,7 @@ fn build_request(
     };
     let mut target = fill(check.path, true)?;
     let mut builder = Request::builder()
-        .method(Method::from_bytes(check.method.as_bytes()).map_err(|_| unchecked(provider))?)
+        .method(Method::from_bytes(check.method.as_bytes()).map_err(|_| unavailable(provider))?)
         .header(header::USER_AGENT, "tenant-keys");
     for (name, value) in check.headers {
         builder = builder.header(*name, *value);
@@ -167,10 +164,11 @@ fn build_request(
     builder
         .uri(format!("{}{target}", check.base_url(provider)))
         .body(Empty::new())
-        .map_err(|_| unchecked(provider))
+        .map_err(|_| unavailable(provider))
 }
 
-fn unchecked(provider: &'static Provider) -> Error {
+/// `provider_unavailable`: the provider could not say whether it accepts the key.
+fn unavailable(provider: &'static Provider) -> Error {
     Error::ProviderUnavailable {
         provider: provider.id,
     }
