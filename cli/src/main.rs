@@ -228,17 +228,32 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     Ok(ExitCode::from(1))
 }
 
-/// One line per provider: its id, its fields (public ones marked), and its check.
+/// One line per provider: its id, its fields (public ones and rules marked), and its check.
 fn print_providers() {
     for provider in tenant_keys::provider::PROVIDERS {
         let fields: Vec<String> = provider
             .fields
             .iter()
             .map(|f| {
+                let mut marks = Vec::new();
                 if f.public {
-                    format!("{} (public)", f.name)
-                } else {
+                    marks.push("public".to_owned());
+                }
+                match (f.min_length, f.max_length) {
+                    (None, None) => {}
+                    (min, max) => marks.push(format!(
+                        "{}-{} characters",
+                        min.unwrap_or(1),
+                        max.map_or("4096".to_owned(), |max| max.to_string())
+                    )),
+                }
+                if let Some(pattern) = f.pattern {
+                    marks.push(format!("pattern {pattern}"));
+                }
+                if marks.is_empty() {
                     f.name.to_owned()
+                } else {
+                    format!("{} ({})", f.name, marks.join(", "))
                 }
             })
             .collect();

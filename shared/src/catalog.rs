@@ -3,7 +3,8 @@
 //!
 //! `build.rs` includes this module: the functions embed the catalog at build time (no file is read
 //! at cold start), and a bad entry fails the build with a message naming it. It depends on
-//! `serde` and `serde_json` only, as a build script can.
+//! `serde`, `serde_json` and `regex-lite` (which compiles each field's pattern once here, so a
+//! pattern the functions use always compiles).
 
 use std::collections::BTreeMap;
 
@@ -21,11 +22,23 @@ pub struct Entry {
 
 /// One credential field of an entry.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FieldEntry {
     pub name: String,
     pub public: bool,
+    /// Where the field's format is documented; not used by the code.
+    #[allow(dead_code)]
+    pub comment: Option<String>,
+    /// The fewest characters a value may have.
+    pub min_length: Option<usize>,
+    /// The most characters a value may have.
+    pub max_length: Option<usize>,
+    /// A regular expression (`regex-lite` syntax) the whole value must match.
+    pub pattern: Option<String>,
 }
+
+/// The longest a field's `maxLength` may be: a value is at most 4096 bytes anyway.
+const MAX_LENGTH: usize = 4096;
 
 /// An entry's key check.
 #[derive(Debug, Deserialize)]
@@ -168,11 +181,33 @@ fn check_entry(entry: &Entry) -> Result<(), String> {
         if entry.fields[..index].iter().any(|f| f.name == field.name) {
             return Err(format!("field \"{}\" is listed twice", field.name));
         }
+        check_field_rules(field).map_err(|err| format!("field \"{}\": {err}", field.name))?;
     }
     if let Some(check) = &entry.check {
         check_check(entry, check).map_err(|err| format!("check: {err}"))?;
     }
     Ok(())
+}
+
+/// A field's optional validation: sensible length bounds, and a pattern that compiles.
+fn check_field_rules(field: &FieldEntry) -> Result<(), String> {
+    let min = field.min_length.unwrap_or(1);
+    let max = field.max_length.unwrap_or(MAX_LENGTH);
+    if min == 0 || max > MAX_LENGTH || min > max {
+        return Err(format!(
+            "minLength and maxLength must be 1 <= minLength <= maxLength <= {MAX_LENGTH}"
+        ));
+    }
+    if let Some(pattern) = &field.pattern {
+        anchored(pattern)
+            .map_err(|err| format!("pattern {pattern} is not a regular expression: {err}"))?;
+    }
+    Ok(())
+}
+
+/// `pattern` compiled to match a whole value, as the functions match it.
+pub fn anchored(pattern: &str) -> Result<regex_lite::Regex, regex_lite::Error> {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
@@ -284,8 +319,13 @@ pub fn rust_source(entries: &[Entry]) -> String {
         ));
         for field in &entry.fields {
             out.push_str(&format!(
-                "            Field {{ name: {:?}, public: {} }},\n",
-                field.name, field.public
+                "            Field {{ name: {:?}, public: {}, min_length: {:?}, max_length: {:?}, \
+                 pattern: {:?} }},\n",
+                field.name,
+                field.public,
+                field.min_length,
+                field.max_length,
+                field.pattern.as_deref()
             ));
         }
         out.push_str("        ],\n");
@@ -372,6 +412,22 @@ mod tests {
             (
                 r#"{"id": "x", "fields": [{"name": "apiKey", "public": false}], "extra": 1}"#.to_owned(),
                 "unknown field `extra`",
+            ),
+            (
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false, "minLength": 0}]}"#.to_owned(),
+                "field \"apiKey\": minLength and maxLength must be",
+            ),
+            (
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false, "minLength": 9, "maxLength": 8}]}"#.to_owned(),
+                "field \"apiKey\": minLength and maxLength must be",
+            ),
+            (
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false, "maxLength": 5000}]}"#.to_owned(),
+                "maxLength <= 4096",
+            ),
+            (
+                r#"{"id": "x", "fields": [{"name": "apiKey", "public": false, "pattern": "sk-[a-z"}]}"#.to_owned(),
+                "field \"apiKey\": pattern sk-[a-z is not a regular expression",
             ),
         ];
         let checks = [

@@ -60,7 +60,7 @@ impl Credentials {
     /// # Errors
     /// [`Error::InvalidCredentials`], naming the field (never the value), when a field is unknown,
     /// not a string, empty, longer than 4096 bytes, has control characters or surrounding
-    /// whitespace; when a required field is missing ([`Completeness::AllFields`]) or the object is
+    /// whitespace, or breaks the field's catalog rules (length bounds, pattern); when a required field is missing ([`Completeness::AllFields`]) or the object is
     /// empty.
     pub fn from_request(
         provider: &'static Provider,
@@ -83,8 +83,13 @@ impl Credentials {
                     field.name
                 )));
             };
-            check_value(value)
-                .map_err(|why| invalid(format!("credentials.{} {why}", field.name)))?;
+            let broken = check_value(value)
+                .err()
+                .map(str::to_owned)
+                .or_else(|| field.broken_rule(value));
+            if let Some(why) = broken {
+                return Err(invalid(format!("credentials.{} {why}", field.name)));
+            }
             values.insert(field.name, value.clone());
         }
         match completeness {

@@ -13,6 +13,32 @@ pub struct Field {
     pub name: &'static str,
     /// Whether fetch-key's `public` view may return it (safe to ship to a browser).
     pub public: bool,
+    /// The fewest characters a value may have, if the catalog says.
+    pub min_length: Option<usize>,
+    /// The most characters a value may have, if the catalog says.
+    pub max_length: Option<usize>,
+    /// A regular expression the whole value must match, if the catalog gives one.
+    pub pattern: Option<&'static str>,
+}
+
+impl Field {
+    /// Why `value` breaks this field's catalog rules (length bounds, pattern), if it does. Names
+    /// the rule, never the value.
+    pub fn broken_rule(&self, value: &str) -> Option<String> {
+        let length = value.chars().count();
+        if let Some(min) = self.min_length.filter(|min| length < *min) {
+            return Some(format!("must be at least {min} characters"));
+        }
+        if let Some(max) = self.max_length.filter(|max| length > *max) {
+            return Some(format!("must be at most {max} characters"));
+        }
+        // Anchored as catalog.rs's `anchored`, with which build.rs compiled every catalog
+        // pattern; one that did not compile would refuse every value.
+        let pattern = self.pattern?;
+        let matches =
+            regex_lite::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value));
+        (!matches).then(|| format!("must match the pattern {pattern}"))
+    }
 }
 
 /// How to check a provider's credentials: one cheap, read-only request that the provider accepts
@@ -173,6 +199,54 @@ mod tests {
         let err = Provider::parse("stripe").unwrap_err();
         assert_eq!(err.code(), "unknown_provider");
         assert!(err.detail().contains("vapi"));
+    }
+
+    #[test]
+    fn field_rules_name_the_rule_never_the_value() {
+        let rules = Field {
+            name: "token",
+            public: false,
+            min_length: Some(4),
+            max_length: Some(6),
+            pattern: Some("tk_[a-z]+"),
+        };
+        assert_eq!(rules.broken_rule("tk_ab"), None);
+        assert_eq!(
+            rules.broken_rule("tk_").as_deref(),
+            Some("must be at least 4 characters")
+        );
+        assert_eq!(
+            rules.broken_rule("tk_abcd").as_deref(),
+            Some("must be at most 6 characters")
+        );
+        // The whole value must match, not a part of it.
+        assert_eq!(
+            rules.broken_rule("xtk_ab").as_deref(),
+            Some("must match the pattern tk_[a-z]+")
+        );
+        assert_eq!(
+            rules.broken_rule("tk_aB").as_deref(),
+            Some("must match the pattern tk_[a-z]+")
+        );
+        let short = Field {
+            min_length: None,
+            max_length: Some(3),
+            pattern: None,
+            ..rules
+        };
+        // Characters, not bytes.
+        assert_eq!(short.broken_rule("éèê"), None);
+    }
+
+    #[test]
+    fn a_twilio_account_sid_must_look_like_one() {
+        let sid = Provider::find("twilio")
+            .unwrap()
+            .field("accountSid")
+            .unwrap();
+        assert_eq!(sid.broken_rule(&format!("AC{}", "0a".repeat(16))), None);
+        // The auth token pasted where the SID goes.
+        assert!(sid.broken_rule(&"0a".repeat(16)).is_some());
     }
 
     #[test]

@@ -237,12 +237,36 @@ async fn verify_checks_the_key_with_the_provider_before_anything_is_stored() {
     let answer = call(&app, Operation::ConnectIntegration, bad).await;
     assert_eq!(answer.body["code"], "invalid_request");
 
+    // A value that breaks its field's catalog pattern: 400 naming the field and the rule, before
+    // any request to the provider, nothing stored.
+    let before = provider.received().len();
+    let tenant = new_tenant();
+    let pasted_token = json!({"tenantId": tenant, "provider": "twilio", "verify": true,
+        "credentials": {"accountSid": "0123456789abcdef0123456789abcdef", "authToken": "t0k"}});
+    let answer = call(&app, Operation::ConnectIntegration, pasted_token).await;
+    assert_eq!(
+        (answer.status, answer.body["detail"].as_str()),
+        (
+            400,
+            Some("credentials.accountSid must match the pattern AC[0-9a-fA-F]{32}")
+        )
+    );
+    assert_eq!(provider.received().len(), before);
+    assert!(
+        client()
+            .describe_secret()
+            .secret_id(format!("tenant/{tenant}/twilio"))
+            .send()
+            .await
+            .is_err()
+    );
+
     every_built_in_check_sends_the_providers_request(&app, &provider).await;
 }
 
 /// What each built-in check must send, from the providers' documentation (the catalog's
 /// `comment`): method, path and query, and the headers that carry the key, for the values
-/// `value-<field>`.
+/// [`value_of`] gives.
 fn expected_request(id: &str) -> (&'static str, String, Vec<(&'static str, String)>) {
     match id {
         "vapi" => (
@@ -273,13 +297,13 @@ fn expected_request(id: &str) -> (&'static str, String, Vec<(&'static str, Strin
             "/v1/auth/token".into(),
             vec![("authorization", "Token value-apiKey".into())],
         ),
-        // base64("value-accountSid:value-authToken")
+        // base64("AC0123456789abcdef0123456789abcdef:value-authToken")
         "twilio" => (
             "GET",
-            "/2010-04-01/Accounts/value-accountSid.json".into(),
+            format!("/2010-04-01/Accounts/{TWILIO_SID}.json"),
             vec![(
                 "authorization",
-                "Basic dmFsdWUtYWNjb3VudFNpZDp2YWx1ZS1hdXRoVG9rZW4=".into(),
+                "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp2YWx1ZS1hdXRoVG9rZW4=".into(),
             )],
         ),
         "gemini" => (
@@ -296,6 +320,17 @@ fn expected_request(id: &str) -> (&'static str, String, Vec<(&'static str, Strin
     }
 }
 
+/// A Twilio account SID as its catalog pattern wants it: AC and 32 hexadecimal digits.
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// The value the check test sends for a field: `value-<field>`, or one of the field's format.
+fn value_of(provider: &str, field: &str) -> String {
+    match (provider, field) {
+        ("twilio", "accountSid") => TWILIO_SID.to_owned(),
+        _ => format!("value-{field}"),
+    }
+}
+
 async fn every_built_in_check_sends_the_providers_request(
     app: &tenant_keys::App,
     provider: &MockProvider,
@@ -304,7 +339,7 @@ async fn every_built_in_check_sends_the_providers_request(
         let credentials: serde_json::Map<String, Value> = built_in
             .fields
             .iter()
-            .map(|f| (f.name.to_owned(), json!(format!("value-{}", f.name))))
+            .map(|f| (f.name.to_owned(), json!(value_of(built_in.id, f.name))))
             .collect();
         let connect = |tenant: &str| {
             json!({"tenantId": tenant, "provider": built_in.id,
