@@ -10,8 +10,8 @@ use std::sync::Arc;
 use moto::provider::{MockProvider, Mode};
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
-    Answer, Stack, admin_client, leaks, now, release_binaries, secrets_manager_endpoint, unique,
-    workspace,
+    Answer, OPERATOR_PROVIDERS_FILE, Stack, admin_client, leaks, now, release_binaries,
+    secrets_manager_endpoint, unique, workspace,
 };
 
 const INSTANCES_PER_FUNCTION: usize = 4;
@@ -21,7 +21,12 @@ struct Secrets(std::sync::Mutex<Vec<String>>);
 
 impl Secrets {
     fn new_value(&self, prefix: &str) -> String {
-        let value = unique(&format!("{prefix}-"));
+        self.new_value_joined(&format!("{prefix}-"))
+    }
+
+    /// A new value that is `prefix` and hex digits, for fields with a pattern.
+    fn new_value_joined(&self, prefix: &str) -> String {
+        let value = unique(prefix);
         self.0.lock().unwrap().push(value.clone());
         value
     }
@@ -39,6 +44,7 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     // SAFETY of the test: set before the stack (and any other thread of this test) starts.
     unsafe {
         std::env::set_var("PROVIDER_CHECK_BASE_URL_VAPI", provider.url());
+        std::env::set_var("PROVIDER_CHECK_BASE_URL_STRIPE", provider.url());
     }
     let stack = Arc::new(Stack::start_allowing_purge(INSTANCES_PER_FUNCTION).await);
     let secrets = Arc::new(Secrets(std::sync::Mutex::new(Vec::new())));
@@ -46,6 +52,7 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     connect_fetch_update_and_previous(&stack, &secrets).await;
     connects_and_updates_in_turn(&stack, &secrets).await;
     verify_checks_with_the_provider(&stack, &secrets, &provider).await;
+    a_provider_added_by_the_operator_file(&stack, &secrets, &provider).await;
     every_auth_failure_is_the_same_401(&stack).await;
     bad_inputs_get_their_4xx(&stack).await;
     concurrent_connects_for_a_new_tenant(&stack, &secrets).await;
@@ -244,6 +251,131 @@ async fn verify_checks_with_the_provider(
     provider.set(Mode::Accept);
 }
 
+/// Stripe, which only the operator file the binaries were built with defines
+/// ([`OPERATOR_PROVIDERS_FILE`]): connect with verify, the public and full views, an update
+/// checked with Stripe, field patterns and a refusal naming the field, list, disconnect.
+async fn a_provider_added_by_the_operator_file(
+    stack: &Stack,
+    secrets: &Secrets,
+    provider: &MockProvider,
+) {
+    let tenant = unique("org_operator");
+    let one = json!({"tenantId": tenant, "provider": "stripe"});
+    let publishable = secrets.new_value_joined("pk_test_");
+    let secret = secrets.new_value_joined("sk_test_");
+    provider.set(Mode::Accept);
+    let connect = json!({"tenantId": tenant, "provider": "stripe", "verify": true,
+        "credentials": {"publishableKey": publishable, "secretKey": secret}});
+    let connected = stack.call("connect-integration", &connect).await;
+    assert_eq!(
+        (connected.status, &connected.body["verified"]),
+        (201, &json!(true)),
+        "{:?}",
+        connected.body
+    );
+    let checked = provider.received().pop().unwrap();
+    assert_eq!(
+        (checked.method.as_str(), checked.target.as_str()),
+        ("GET", "/v1/balance")
+    );
+    assert_eq!(checked.authorization, Some(format!("Bearer {secret}")));
+
+    let mut widget = one.clone();
+    widget["view"] = json!("public");
+    let public = stack.call("fetch-key", &widget).await;
+    assert_eq!(
+        (public.status, &public.body["credentials"]),
+        (200, &json!({"publishableKey": publishable}))
+    );
+    let full = stack.call("fetch-key", &one).await;
+    assert_eq!(
+        full.body["credentials"],
+        json!({"publishableKey": publishable, "secretKey": secret})
+    );
+
+    let rotated_secret = secrets.new_value_joined("rk_live_");
+    let rotate = json!({"tenantId": tenant, "provider": "stripe", "verify": true,
+        "credentials": {"secretKey": rotated_secret}});
+    let rotated = stack.call("update-key", &rotate).await;
+    assert_eq!(
+        (rotated.status, &rotated.body["verified"]),
+        (200, &json!(true)),
+        "{:?}",
+        rotated.body
+    );
+    assert_eq!(
+        provider.received().pop().unwrap().authorization,
+        Some(format!("Bearer {rotated_secret}"))
+    );
+
+    // The secret key pasted into the publishable key's place: its pattern refuses it.
+    let swapped = json!({"tenantId": tenant, "provider": "stripe",
+        "credentials": {"publishableKey": secrets.new_value_joined("sk_live_")}});
+    let answer = stack.call("update-key", &swapped).await;
+    assert_eq!(
+        (answer.status, answer.body["detail"].as_str()),
+        (
+            400,
+            Some("credentials.publishableKey must match the pattern pk_(test|live)_[0-9A-Za-z]+")
+        )
+    );
+    provider.set(Mode::Status(401));
+    let mut refused = rotate.clone();
+    refused["credentials"]["secretKey"] = json!(secrets.new_value_joined("sk_live_"));
+    let answer = stack.call("update-key", &refused).await;
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (422, Some("credentials_rejected"))
+    );
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("secretKey")
+    );
+    provider.set(Mode::Accept);
+    let current = stack.call("fetch-key", &one).await;
+    assert_eq!(current.body["versionId"], rotated.body["versionId"]);
+
+    let listed = stack
+        .call("list-integrations", &json!({"tenantId": tenant}))
+        .await;
+    let integrations = listed.body["integrations"].as_array().unwrap();
+    assert_eq!(
+        (
+            integrations.len(),
+            &integrations[0]["provider"],
+            &integrations[0]["status"]
+        ),
+        (1, &json!("stripe"), &json!("connected"))
+    );
+    let gone = stack.call("disconnect-integration", &one).await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    let fetched = stack.call("fetch-key", &one).await;
+    assert_eq!(
+        (fetched.status, fetched.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let listed = stack
+        .call("list-integrations", &json!({"tenantId": tenant}))
+        .await;
+    assert_eq!(listed.body["integrations"][0]["status"], "disconnected");
+
+    // The CLI of the same build lists it with its rules and its check.
+    let providers = Command::new(release_binaries().join("tenant-keys"))
+        .arg("providers")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(providers.stdout).unwrap();
+    assert!(
+        listing.lines().any(|line| line
+            == "stripe\tpublishableKey (public, pattern pk_(test|live)_[0-9A-Za-z]+), \
+                secretKey (1-255 characters, pattern (sk|rk)_(test|live)_[0-9A-Za-z]+)\t\
+                check: GET https://api.stripe.com/v1/balance, Bearer secretKey"),
+        "{OPERATOR_PROVIDERS_FILE} not in the CLI's list:\n{listing}"
+    );
+}
+
 /// connect → update → connect → update: after each step the write is current, the one before it
 /// previous, and the version map has exactly one AWSCURRENT and one AWSPREVIOUS label.
 async fn connects_and_updates_in_turn(stack: &Stack, secrets: &Secrets) {
@@ -372,7 +504,7 @@ async fn bad_inputs_get_their_4xx(stack: &Stack) {
         ("fetch-key", json!({"tenantId": tenant, "provider": "vapi", "extra": 1}).to_string(), 400, "invalid_request"),
         ("fetch-key", json!({"tenantId": "org_1/../org_2", "provider": "vapi"}).to_string(), 400, "invalid_tenant_id"),
         ("fetch-key", json!({"tenantId": "org_1%2Fvapi", "provider": "vapi"}).to_string(), 400, "invalid_tenant_id"),
-        ("fetch-key", json!({"tenantId": tenant, "provider": "stripe"}).to_string(), 400, "unknown_provider"),
+        ("fetch-key", json!({"tenantId": tenant, "provider": "paypal"}).to_string(), 400, "unknown_provider"),
         ("connect-integration", json!({"tenantId": tenant, "provider": "vapi", "credentials": {"publicApiKey": "pk"}}).to_string(), 400, "invalid_credentials"),
         ("update-key", json!({"tenantId": tenant, "provider": "vapi", "credentials": {"privateApiKey": "sk-xyz"}}).to_string(), 404, "not_found"),
         ("fetch-key", big, 413, "payload_too_large"),

@@ -47,7 +47,12 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:016x}", rand::random::<u64>())
 }
 
-/// Builds the release binaries of the workspace once and returns the directory holding them.
+/// The operator's provider file the release binaries are built with (relative to the workspace):
+/// the suites run the functions as an operator who added a provider builds them.
+pub const OPERATOR_PROVIDERS_FILE: &str = "tests/fixtures/operator/providers.json";
+
+/// Builds the release binaries of the workspace once, with [`OPERATOR_PROVIDERS_FILE`] merged over
+/// the built-in catalog, and returns the directory holding them.
 pub fn release_binaries() -> PathBuf {
     static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
     let mut built = BUILT.lock().unwrap();
@@ -57,6 +62,7 @@ pub fn release_binaries() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--release", "--bins", "--quiet"])
+        .env("TENANT_KEYS_PROVIDERS_FILE", OPERATOR_PROVIDERS_FILE)
         .current_dir(workspace())
         .status()
         .expect("cargo build --release");

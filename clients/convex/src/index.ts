@@ -31,11 +31,13 @@ export type {
 } from "./client.js";
 export { TenantKeysError } from "./errors.js";
 export type { ApiErrorCode, TenantKeysErrorCode } from "./errors.js";
-export { PROVIDERS } from "./providers.js";
+export { PROVIDERS, operatorProvider } from "./providers.js";
 export type {
+  BuiltInProvider,
   Credentials,
   FieldOf,
   KeyVersion,
+  OperatorProvider,
   Provider,
   PublicFieldOf,
   View,

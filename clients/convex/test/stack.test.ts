@@ -12,6 +12,7 @@ import {
   TenantKeysError,
   type TenantKeysOptions,
   createTenantKeys,
+  operatorProvider,
 } from "../src/index.js";
 import { type Seen, type Step, startProxy } from "./proxy.js";
 
@@ -182,6 +183,41 @@ describe("round trips", () => {
   });
 });
 
+describe("an operator's provider", () => {
+  test("stripe, which only the stack's operator file defines: connect, views, update, list", async () => {
+    // tests/fixtures/operator/providers.json: the stack's release binaries were built with it.
+    const stripe = operatorProvider("stripe");
+    const tenantId = tenant();
+    const publishableKey = `pk_test_${randomBytes(8).toString("hex")}`;
+    const secretKey = `sk_test_${randomBytes(8).toString("hex")}`;
+    const connected = await client.connectIntegration({
+      tenantId,
+      provider: stripe,
+      credentials: { publishableKey, secretKey },
+    });
+    assert.equal(connected.provider, "stripe");
+    assert.equal(connected.credentials.secretKey, masked(secretKey));
+    const widget = await client.fetchKey({ tenantId, provider: stripe, view: "public" });
+    assert.deepEqual(widget.credentials, { publishableKey });
+    const rotated = `rk_live_${randomBytes(8).toString("hex")}`;
+    await client.updateKey({ tenantId, provider: stripe, credentials: { secretKey: rotated } });
+    const full = await client.fetchKey({ tenantId, provider: stripe });
+    assert.deepEqual(full.credentials, { publishableKey, secretKey: rotated });
+    const listed = await client.listIntegrations({ tenantId });
+    assert.deepEqual(
+      listed.integrations.map(({ provider, status }) => [provider, status]),
+      [["stripe", "connected"]],
+    );
+    // Loosely typed, checked by the functions: a field stripe does not have.
+    await rejectsWith(
+      client.updateKey({ tenantId, provider: stripe, credentials: { apiKey: "sk_test_1" } }),
+      400,
+      "invalid_credentials",
+    );
+    assert.throws(() => operatorProvider("Stripe"), TypeError);
+  });
+});
+
 describe("lifecycle", () => {
   test("disconnect, not_found with deletionDate, list, reconnect restores, offboard", async () => {
     const tenantId = tenant();
@@ -284,7 +320,7 @@ describe("typed errors", () => {
 
   test("400 unknown_provider", async () => {
     await rejectsWith(
-      client.fetchKey({ tenantId: tenant(), provider: "stripe" as never }),
+      client.fetchKey({ tenantId: tenant(), provider: operatorProvider("paypal") }),
       400,
       "unknown_provider",
     );

@@ -1,6 +1,6 @@
 // Compile-time checks of the client's types: `tsc -p tsconfig.test.json` fails if a line marked
 // as an expected error compiles, or if any other line does not. Nothing here runs.
-import type { FetchResult, TenantKeys, WriteResult } from "../src/index.js";
+import { type FetchResult, type TenantKeys, type WriteResult, operatorProvider } from "../src/index.js";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(_: T): void {}
@@ -60,4 +60,16 @@ export async function typeChecks(keys: TenantKeys): Promise<void> {
   await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { privateApiKey: "sk" } });
   // @ts-expect-error update takes only the provider's fields
   await keys.updateKey({ tenantId: "org_1", provider: "vapi", credentials: { apiKey: "sk" } });
+
+  // An operator's provider: any field names, string values; checked by the functions.
+  const stripe = operatorProvider("stripe");
+  const operated = await keys.fetchKey({ tenantId: "org_1", provider: stripe, view: "public" });
+  expectType<Equal<typeof operated.credentials, { [field: string]: string }>>(true);
+  await keys.connectIntegration({ tenantId: "org_1", provider: stripe, credentials: { secretKey: "sk" } });
+  // @ts-expect-error values are strings
+  await keys.connectIntegration({ tenantId: "org_1", provider: stripe, credentials: { secretKey: 1 } });
+  // @ts-expect-error a plain string is not an operator's provider: a typo of a built-in stays an error
+  await keys.fetchKey({ tenantId: "org_1", provider: "vapii" });
+  const listedProvider = (await keys.listIntegrations({ tenantId: "org_1" })).integrations[0]?.provider;
+  if (listedProvider === "vapi" || listedProvider === stripe) void listedProvider;
 }

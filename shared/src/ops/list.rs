@@ -1,7 +1,7 @@
 //! list-integrations: which providers a tenant has connected or disconnected, from DescribeSecret
 //! alone (never a value, masked or not).
 
-use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::Error;
 use crate::deadline::Deadline;
@@ -24,8 +24,13 @@ pub struct Integration {
     pub deletion_date: Option<String>,
 }
 
-/// Describes the tenant's secret of every registry provider, side by side, and lists those that
-/// exist, in the registry's order.
+/// How many DescribeSecret calls one list makes side by side. Each one in flight holds its own
+/// connection (a cold container opens as many TLS connections), so a catalog of many providers is
+/// described this many at a time rather than all at once; the deadline bounds each call.
+const SIDE_BY_SIDE: usize = 8;
+
+/// Describes the tenant's secret of every registry provider, [`SIDE_BY_SIDE`] at a time, and
+/// lists those that exist, in the registry's order.
 ///
 /// # Errors
 /// Store failures (one failing describe fails the request).
@@ -34,21 +39,38 @@ pub async fn list(
     deadline: &Deadline,
     request: &ListRequest,
 ) -> Result<Vec<Integration>, Error> {
-    let each = PROVIDERS.iter().map(|provider| async move {
-        match store
-            .versions(deadline, &request.tenant.secret_name(provider))
-            .await
-        {
-            Ok(described) => Ok(Some(Integration {
-                provider,
-                version_id: described.holding(STAGE_CURRENT).map(str::to_owned),
-                created_date: described.created_date,
-                last_changed_date: described.last_changed_date,
-                deletion_date: described.deletion_date,
-            })),
-            Err(StoreError::NotFound) => Ok(None),
-            Err(err) => Err(Error::from(err)),
-        }
-    });
-    Ok(try_join_all(each).await?.into_iter().flatten().collect())
+    // The futures are made first (they do nothing until polled): a closure inside the stream
+    // would make the handler's future not `Send` for every lifetime (rust-lang/rust#89976).
+    let each: Vec<_> = PROVIDERS
+        .iter()
+        .map(|provider| describe(store, deadline, request, provider))
+        .collect();
+    let described: Vec<Option<Integration>> = stream::iter(each)
+        .buffered(SIDE_BY_SIDE)
+        .try_collect()
+        .await?;
+    Ok(described.into_iter().flatten().collect())
+}
+
+/// The tenant's integration of `provider`, if its secret exists (connected or disconnected).
+async fn describe(
+    store: &SecretStore,
+    deadline: &Deadline,
+    request: &ListRequest,
+    provider: &'static Provider,
+) -> Result<Option<Integration>, Error> {
+    match store
+        .versions(deadline, &request.tenant.secret_name(provider))
+        .await
+    {
+        Ok(described) => Ok(Some(Integration {
+            provider,
+            version_id: described.holding(STAGE_CURRENT).map(str::to_owned),
+            created_date: described.created_date,
+            last_changed_date: described.last_changed_date,
+            deletion_date: described.deletion_date,
+        })),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(err) => Err(Error::from(err)),
+    }
 }
