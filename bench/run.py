@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -47,6 +48,10 @@ FLOOR_ANY_VS_NODE = 5.0  # every function's
 FLOOR_RSS_MIB = 12.0
 FLOOR_CACHED_HANDLER_P99_MS = 0.5
 FLOOR_ZIP_BYTES = 3_000_000
+
+# Twelve providers an operator might add (no checks), merged over the built-in eight: the catalog
+# of twenty list-integrations is measured with (one DescribeSecret per provider).
+MANY_PROVIDERS_FILE = ROOT / "bench/providers-20.json"
 
 
 def percentile(values, p):
@@ -311,20 +316,44 @@ def zip_sizes():
     return {f: (TARGET / "lambda" / f / "bootstrap.zip").stat().st_size for f in FUNCTIONS}
 
 
-def measure(args, release, node, tls):
+def provider_counts():
+    """How many providers the built-in catalog has, and how many with MANY_PROVIDERS_FILE merged."""
+    built_in = {p["id"] for p in json.loads((ROOT / "providers/catalog.json").read_text())["providers"]}
+    added = {p["id"] for p in json.loads(MANY_PROVIDERS_FILE.read_text())["providers"]}
+    return len(built_in), len(built_in | added)
+
+
+def build_many_providers_list():
+    """list-integrations built with MANY_PROVIDERS_FILE merged over the catalog, as an operator's
+    providers/operator.json would be, copied out of the target directory (the normal build that
+    follows replaces it there)."""
+    env = dict(os.environ, TENANT_KEYS_PROVIDERS_FILE=str(MANY_PROVIDERS_FILE))
+    subprocess.run(["cargo", "build", "--release", "-p", "list-integrations", "--quiet"], cwd=ROOT, env=env, check=True)
+    binary = Path(tempfile.mkdtemp(prefix="tenant-keys-bench-many-")) / "list-integrations"
+    shutil.copy2(TARGET / "release" / "list-integrations", binary)
+    return binary
+
+
+def measure(args, release, node, tls, many_list):
     """Every figure of one run: cold starts of the five functions and Node, warm fetch-key (cached
-    public view, fresh full read) and warm Node."""
+    public view, fresh full read), warm Node, and list-integrations warm and cold with the built-in
+    catalog and with twenty providers."""
     bench = Bench(args, tls)
     try:
         bench.setup()
         bench.emulator_port, _ = bench.start_emulator()
         cold = {f: bench.cold_starts(f, [str(release / f)], f, args.cold_starts) for f in FUNCTIONS}
         cold["node"] = bench.cold_starts("node", node, "fetch-key (full)", args.cold_starts)
+        cold["list-many"] = bench.cold_starts("list-many", [str(many_list)], "list-integrations", args.cold_starts)
         fetch = [str(release / "fetch-key")]
         warm = {
             "cached": bench.warm(fetch, "fetch-key", args.requests, log_name="warm-cached.log"),
             "fresh": bench.warm(fetch, "fetch-key (full)", args.requests, log_name="warm-fresh.log"),
             "node": bench.warm(node, "fetch-key (full)", args.requests, log_name="warm-node.log"),
+            "list": bench.warm([str(release / "list-integrations")], "list-integrations", args.requests,
+                               log_name="warm-list.log"),
+            "list-many": bench.warm([str(many_list)], "list-integrations", args.requests,
+                                    log_name="warm-list-many.log"),
         }
     finally:
         bench.stop_all()
@@ -339,6 +368,7 @@ def main():
                         help="measure the release binaries of another target directory (e.g. a build variant)")
     args = parser.parse_args()
 
+    many_list = build_many_providers_list()
     if args.target_dir == TARGET:
         subprocess.run(["cargo", "build", "--release", "--bins", "--quiet"], cwd=ROOT, check=True)
     node_dir = ROOT / "bench/node-baseline"
@@ -349,7 +379,7 @@ def main():
     release = args.target_dir / "release"
     node = ["node", str(node_dir / "dist/index.mjs")]
     tls = make_tls(Path(tempfile.mkdtemp(prefix="tenant-keys-bench-ca-")))
-    runs = {"HTTP": measure(args, release, node, None), "TLS": measure(args, release, node, tls)}
+    runs = {"HTTP": measure(args, release, node, None, many_list), "TLS": measure(args, release, node, tls, many_list)}
     report(args, runs, sizes)
     missed = floors(runs, sizes)
     if missed:
@@ -377,6 +407,15 @@ def report(args, runs, sizes):
             w = runs[mode]["warm"][key]
             handler = f"{w['handler_p50']:.3f} | {w['handler_p99']:.3f}" if w["handler_p50"] is not None else "- | -"
             print(f"| {name}, {mode} | {w['p50']:.2f} | {w['p99']:.2f} | {handler} | {w['cpu_ms']:.3f} | {w['calls_per_1000']:.1f} |")
+    print()
+    built_in, many = provider_counts()
+    print("| list-integrations | providers | cold p50 (ms) | warm client p50 (ms) | warm client p99 (ms) | handler p50 (ms) | handler p99 (ms) | Secrets Manager calls per list |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode in ("HTTP", "TLS"):
+        for key, count in (("list", built_in), ("list-many", many)):
+            w, c = runs[mode]["warm"][key], runs[mode]["cold"][key if key != "list" else "list-integrations"]
+            print(f"| {mode} | {count} | {c['cold_p50']:.1f} | {w['p50']:.2f} | {w['p99']:.2f} | "
+                  f"{w['handler_p50']:.3f} | {w['handler_p99']:.3f} | {w['calls_per_1000'] / 1000:.1f} |")
     print()
 
 

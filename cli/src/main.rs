@@ -91,7 +91,7 @@ enum Command {
         /// The tenant (organization) id.
         #[arg(long)]
         tenant: String,
-        /// The provider, e.g. vapi or openai.
+        /// The provider: an id `tenant-keys providers` lists.
         #[arg(long, required_unless_present = "all_providers")]
         provider: Option<String>,
         /// Every provider the tenant has (offboarding).
@@ -121,7 +121,7 @@ struct Target {
     /// The tenant (organization) id.
     #[arg(long)]
     tenant: String,
-    /// The provider, e.g. vapi or openai.
+    /// The provider: an id `tenant-keys providers` lists.
     #[arg(long)]
     provider: String,
 }

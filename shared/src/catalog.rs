@@ -252,7 +252,7 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
             }
         }
         SendEntry::Header { name, value } => {
-            // Authorization is the usual place of a key (Deepgram: "Token {apiKey}").
+            // Authorization is the usual place of a key (a template such as "Token {apiKey}").
             if !is_header_name(name) || ["host", "content-length"].contains(&name.as_str()) {
                 return Err(format!("header {name} is not a lowercase header name"));
             }

@@ -47,7 +47,7 @@ impl Field {
 pub struct Check {
     /// The HTTP method.
     pub method: &'static str,
-    /// The provider's API base, e.g. `https://api.vapi.ai` (see [`Check::base_url`]).
+    /// The provider's API base, e.g. `https://api.example.com` (see [`Check::base_url`]).
     pub base_url: &'static str,
     /// Path and query of the request, e.g. `/assistant?limit=1`; `{field}` stands for the value
     /// of a credential field, percent-encoded.
@@ -124,7 +124,8 @@ pub struct Provider {
 include!(concat!(env!("OUT_DIR"), "/providers.rs"));
 
 /// Environment variable prefix overriding a provider's check base URL, e.g.
-/// `PROVIDER_CHECK_BASE_URL_VAPI=http://127.0.0.1:8080` — for local use and tests only.
+/// `PROVIDER_CHECK_BASE_URL_ACME=http://127.0.0.1:8080` for a provider `acme` — for local use
+/// and tests only.
 pub const CHECK_BASE_URL_ENV_PREFIX: &str = "PROVIDER_CHECK_BASE_URL_";
 
 impl Check {
@@ -142,7 +143,7 @@ impl Check {
 }
 
 impl std::fmt::Display for Check {
-    /// How the check goes, e.g. `GET https://api.vapi.ai/assistant?limit=1, Bearer privateApiKey`
+    /// How the check goes, e.g. `GET https://api.example.com/v1/me, Bearer apiKey`
     /// (never a value: only field names).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}{}, ", self.method, self.base_url, self.path)?;

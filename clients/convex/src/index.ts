@@ -6,7 +6,8 @@
  *   baseUrl: process.env.TENANT_KEYS_URL!,
  *   signingSecret: process.env.TENANT_KEYS_SIGNING_SECRET!,
  * });
- * const { credentials } = await tenantKeys.fetchKey({ tenantId: orgId, provider: "vapi", view: "public" });
+ * // provider: an id of PROVIDERS (or operatorProvider(id) for one an operator added)
+ * const { credentials } = await tenantKeys.fetchKey({ tenantId: orgId, provider, view: "public" });
  * ```
  */
 export { createTenantKeys } from "./client.js";

@@ -1,8 +1,6 @@
 //! disconnect-integration: take a tenant's credentials out of reach — scheduled for deletion
 //! after the stack's recovery window (a reconnect restores them until then), or purged at once.
 
-use futures_util::future::try_join_all;
-
 use crate::Error;
 use crate::deadline::Deadline;
 use crate::provider::{PROVIDERS, Provider};
@@ -42,7 +40,7 @@ pub struct Disconnected {
     pub purged: bool,
 }
 
-/// Disconnects one provider's credentials, or every provider's the tenant has (side by side).
+/// Disconnects one provider's credentials, or every provider's the tenant has (a few at a time).
 ///
 /// Idempotent: disconnecting a secret already scheduled for deletion answers its deletion date.
 /// With `allProviders`, a tenant with none gets an empty list; if one provider fails, the request
@@ -74,8 +72,10 @@ pub async fn disconnect(
         Target::AllProviders => {
             let each = PROVIDERS
                 .iter()
-                .map(|provider| disconnect_one(store, deadline, &request.tenant, provider, window));
-            Ok(try_join_all(each).await?.into_iter().flatten().collect())
+                .map(|provider| disconnect_one(store, deadline, &request.tenant, provider, window))
+                .collect();
+            let disconnected = super::per_provider(each).await?;
+            Ok(disconnected.into_iter().flatten().collect())
         }
     }
 }

@@ -1,8 +1,6 @@
 //! list-integrations: which providers a tenant has connected or disconnected, from DescribeSecret
 //! alone (never a value, masked or not).
 
-use futures_util::{StreamExt, TryStreamExt, stream};
-
 use crate::Error;
 use crate::deadline::Deadline;
 use crate::provider::{PROVIDERS, Provider};
@@ -24,13 +22,8 @@ pub struct Integration {
     pub deletion_date: Option<String>,
 }
 
-/// How many DescribeSecret calls one list makes side by side. Each one in flight holds its own
-/// connection (a cold container opens as many TLS connections), so a catalog of many providers is
-/// described this many at a time rather than all at once; the deadline bounds each call.
-const SIDE_BY_SIDE: usize = 8;
-
-/// Describes the tenant's secret of every registry provider, [`SIDE_BY_SIDE`] at a time, and
-/// lists those that exist, in the registry's order.
+/// Describes the tenant's secret of every registry provider, a few at a time
+/// ([`per_provider`](super::per_provider)), and lists those that exist, in the registry's order.
 ///
 /// # Errors
 /// Store failures (one failing describe fails the request).
@@ -39,16 +32,11 @@ pub async fn list(
     deadline: &Deadline,
     request: &ListRequest,
 ) -> Result<Vec<Integration>, Error> {
-    // The futures are made first (they do nothing until polled): a closure inside the stream
-    // would make the handler's future not `Send` for every lifetime (rust-lang/rust#89976).
-    let each: Vec<_> = PROVIDERS
+    let each = PROVIDERS
         .iter()
         .map(|provider| describe(store, deadline, request, provider))
         .collect();
-    let described: Vec<Option<Integration>> = stream::iter(each)
-        .buffered(SIDE_BY_SIDE)
-        .try_collect()
-        .await?;
+    let described = super::per_provider(each).await?;
     Ok(described.into_iter().flatten().collect())
 }
 
