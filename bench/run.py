@@ -182,7 +182,8 @@ http {{
 
     def moto_calls(self):
         text = (self.work / "moto.log").read_text()
-        return len(re.findall(r'"POST / HTTP/1\.1" \d{3}', text))
+        # Werkzeug colours the request line of a non-2xx answer (e.g. DescribeSecret's 404s).
+        return len(re.findall(r'"(?:\x1b\[[0-9;]*m)?POST / HTTP/1\.1(?:\x1b\[0m)?" \d{3}', text))
 
     # -- requests -------------------------------------------------------------------------
     def body_for(self, function, i):
