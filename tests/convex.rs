@@ -11,7 +11,9 @@ use std::process::Command;
 use moto::provider::{MockProvider, Mode};
 use serde_json::{Value, json};
 use tenant_keys::provider::PROVIDERS;
-use tenant_keys_e2e::{Stack, leaks, random_whsec_key, unique, workspace};
+use tenant_keys_e2e::{
+    Stack, admin_client, leaks, random_whsec_key, secrets_manager_endpoint, unique, workspace,
+};
 
 /// The functions' provider registry as the client's tests compare it with their own table.
 fn providers_json() -> String {
@@ -47,6 +49,28 @@ async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
     }
     let stack = Stack::start_with_signing_secret(2, &format!("{raw} {whsec}")).await;
     let marker = unique("value");
+    // Secrets as Echo's lib/secrets.ts wrote them with the AWS SDK (CreateSecret, the flat JSON of
+    // JSON.stringify), for the drop-in's tests: one as Echo meant it, one with its publicAPIKey typo.
+    let admin = admin_client(&secrets_manager_endpoint());
+    let echo_tenant = unique("org_echo");
+    let echo_value = json!({"publicApiKey": format!("pk-{marker}-echo"),
+                            "privateApiKey": format!("sk-{marker}-echo")})
+    .to_string();
+    let misspelled_tenant = unique("org_echo_typo");
+    let misspelled = json!({"publicAPIKey": format!("pk-{marker}-typo"),
+                            "privateApiKey": format!("sk-{marker}-typo")});
+    for (tenant, value) in [
+        (&echo_tenant, echo_value.clone()),
+        (&misspelled_tenant, misspelled.to_string()),
+    ] {
+        admin
+            .create_secret()
+            .name(format!("tenant/{tenant}/vapi"))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("writing an Echo-style secret into moto");
+    }
 
     for (folder, suite) in [
         ("clients/convex", "the TypeScript client's"),
@@ -60,6 +84,9 @@ async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
             .env("TENANT_KEYS_SIGNING_SECRET_WHSEC", &whsec)
             .env("TENANT_KEYS_TEST_VALUE_MARKER", &marker)
             .env("TENANT_KEYS_PROVIDERS", providers_json())
+            .env("TENANT_KEYS_TEST_ECHO_TENANT", &echo_tenant)
+            .env("TENANT_KEYS_TEST_ECHO_VALUE", &echo_value)
+            .env("TENANT_KEYS_TEST_MISSPELLED_TENANT", &misspelled_tenant)
             .status()
             .expect("npm: is Node.js installed?");
         assert!(

@@ -44,7 +44,8 @@ export type TenantKeysErrorCode =
 
 /** A failed call: the API's problem details, or why no usable answer came. */
 export class TenantKeysError extends Error {
-  override readonly name = "TenantKeysError";
+  /** `TenantKeysError`; a subclass may name itself as the error its callers expect. */
+  override readonly name: string = "TenantKeysError";
   /** The HTTP status, or 0 when no answer came. */
   readonly status: number;
   /** A stable, machine-readable code to branch on. */

@@ -183,7 +183,10 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(per_provider(each).await.unwrap(), (0..20).collect::<Vec<_>>());
+        assert_eq!(
+            per_provider(each).await.unwrap(),
+            (0..20).collect::<Vec<_>>()
+        );
         assert_eq!(most.load(Ordering::SeqCst), SIDE_BY_SIDE);
     }
 
