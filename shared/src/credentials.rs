@@ -60,8 +60,8 @@ impl Credentials {
     /// # Errors
     /// [`Error::InvalidCredentials`], naming the field (never the value), when a field is unknown,
     /// not a string, empty, longer than 4096 bytes, has control characters or surrounding
-    /// whitespace, or breaks the field's catalog rules (length bounds, pattern); when a required field is missing ([`Completeness::AllFields`]) or the object is
-    /// empty.
+    /// whitespace, or breaks the field's catalog rules (length bounds, pattern); when a required
+    /// field is missing ([`Completeness::AllFields`]) or the object is empty.
     pub fn from_request(
         provider: &'static Provider,
         raw: &Map<String, Value>,

@@ -96,18 +96,48 @@ impl KeyIn {
         match self {
             KeyIn::Bearer(field) => field,
             KeyIn::Basic { password, .. } => password,
-            KeyIn::Header { value, .. } | KeyIn::Query { value, .. } => {
-                first_placeholder(value).unwrap_or(value)
-            }
+            KeyIn::Header { value, .. } | KeyIn::Query { value, .. } => pieces(value)
+                .find_map(|piece| match piece {
+                    Piece::Field(name) => Some(name),
+                    Piece::Text(_) => None,
+                })
+                .unwrap_or(value),
         }
     }
 }
 
-/// The first `{name}` of a template.
-fn first_placeholder(template: &'static str) -> Option<&'static str> {
-    let start = template.find('{')?;
-    let end = template[start..].find('}')?;
-    Some(&template[start + 1..start + end])
+/// A piece of a value template (`Token {apiKey}`): text as it is, or a `{field}`'s name.
+pub(crate) enum Piece<'a> {
+    /// Text sent as it is.
+    Text(&'a str),
+    /// The name of the field whose value goes here.
+    Field(&'a str),
+}
+
+/// The pieces of `template`, in order. build.rs refused templates whose braces do not pair; an
+/// unclosed `{` here would be read as text.
+pub(crate) fn pieces(template: &str) -> impl Iterator<Item = Piece<'_>> {
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let field = rest
+            .strip_prefix('{')
+            .and_then(|after| Some((after, after.find('}')?)));
+        Some(match field {
+            Some((after, end)) => {
+                rest = &after[end + 1..];
+                Piece::Field(&after[..end])
+            }
+            None => {
+                let end = rest[1..].find('{').map_or(rest.len(), |at| at + 1);
+                let (text, tail) = rest.split_at(end);
+                rest = tail;
+                Piece::Text(text)
+            }
+        })
+    })
 }
 
 /// A provider and the fields its credentials consist of. Every field is required on connect.
@@ -237,6 +267,27 @@ mod tests {
         };
         // Characters, not bytes.
         assert_eq!(short.broken_rule("éèê"), None);
+    }
+
+    #[test]
+    fn a_template_is_text_and_field_names_in_order() {
+        let shown: Vec<String> = pieces("/a/{accountSid}.json?k={apiKey}{x}")
+            .map(|piece| match piece {
+                Piece::Text(text) => format!("text {text}"),
+                Piece::Field(name) => format!("field {name}"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "text /a/",
+                "field accountSid",
+                "text .json?k=",
+                "field apiKey",
+                "field x"
+            ]
+        );
+        assert_eq!(pieces("").count(), 0);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::Error;
 use crate::credentials::{Credentials, View};
 use crate::deadline::{Deadline, MIN_CALL_TIME};
-use crate::provider::{Check, KeyIn, Provider};
+use crate::provider::{Check, KeyIn, Piece, Provider, pieces};
 use base64::Engine as _;
 
 /// The longest a check may take, whatever the request's deadline leaves.
@@ -115,15 +115,13 @@ fn build_request(
     };
     let fill = |template: &str, encode: bool| -> Result<String, Error> {
         let mut out = String::new();
-        let mut rest = template;
-        while let Some(start) = rest.find('{') {
-            let end = start + rest[start..].find('}').unwrap_or(rest.len() - start);
-            out.push_str(&rest[..start]);
-            let text = value(&rest[start + 1..end])?;
-            out.push_str(&if encode { percent_encode(&text) } else { text });
-            rest = &rest[(end + 1).min(rest.len())..];
+        for piece in pieces(template) {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Field(name) if encode => out.push_str(&percent_encode(&value(name)?)),
+                Piece::Field(name) => out.push_str(&value(name)?),
+            }
         }
-        out.push_str(rest);
         Ok(out)
     };
     let secret_header = |name: &str, text: String| -> Result<HeaderValue, Error> {
