@@ -14,6 +14,12 @@ use crate::Error;
 const WHSEC_PREFIX: &str = "whsec_";
 /// Shortest key accepted, in bytes (the specification asks for 24 to 64 random bytes).
 const MIN_KEY_BYTES: usize = 24;
+/// How far a request's `webhook-timestamp` may be from the function's clock, in seconds (the
+/// specification's five minutes, which the signature library applies too).
+pub const TIMESTAMP_TOLERANCE_SECONDS: u64 = 5 * 60;
+/// Longest `webhook-timestamp` accepted, in digits: Unix seconds have 10 digits until the year
+/// 2286; anything longer is not a plausible time.
+const MAX_TIMESTAMP_DIGITS: usize = 11;
 
 /// The `webhook-id` of an authenticated request: the idempotency key of its operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,22 +88,44 @@ impl SigningKeys {
 
     /// Checks a request's signature headers against its raw body.
     ///
-    /// Returns the request's `webhook-id` when a `v1` signature made with any of the keys matches,
-    /// and the timestamp is within five minutes of now. Comparison is in constant time.
+    /// Returns the request's `webhook-id` when the headers are well formed and fresh
+    /// ([`SigningKeys::check_headers`]) and a `v1` signature made with any of the keys matches.
+    /// Comparison is in constant time.
     ///
     /// # Errors
     /// [`Error::Unauthorized`] — the same error whichever check failed.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookId, Error> {
+        let id = Self::check_headers(headers)?;
+        if self.signed_by_any(headers, body) {
+            Ok(id)
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// The checks that need no key: a non-empty `webhook-id`, and a `webhook-timestamp` that is
+    /// a plain number of Unix seconds within five minutes of the function's clock. The timestamp
+    /// is checked here, with checked arithmetic, before the signature library sees it: the
+    /// library's own check subtracts with wrapping arithmetic, so a timestamp near `i64::MIN`
+    /// would pass it forever.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] when a check fails.
+    pub fn check_headers(headers: &HeaderMap) -> Result<WebhookId, Error> {
         let id = headers
             .get(standardwebhooks::HEADER_WEBHOOK_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|id| !id.is_empty())
             .ok_or(Error::Unauthorized)?;
-        if self.0.iter().any(|key| key.verify(body, headers).is_ok()) {
-            Ok(WebhookId(id.to_owned()))
-        } else {
-            Err(Error::Unauthorized)
+        if !timestamp_is_fresh(headers, unix_now()) {
+            return Err(Error::Unauthorized);
         }
+        Ok(WebhookId(id.to_owned()))
+    }
+
+    /// Whether a `v1` signature in the headers was made over `body` with one of the keys.
+    pub fn signed_by_any(&self, headers: &HeaderMap, body: &[u8]) -> bool {
+        self.0.iter().any(|key| key.verify(body, headers).is_ok())
     }
 }
 
@@ -134,6 +162,29 @@ impl Signer {
             .sign(webhook_id, timestamp, body)
             .map_err(|_| KeyError::BodyNotText)
     }
+}
+
+/// Whether the `webhook-timestamp` header is a plain decimal number of Unix seconds within
+/// [`TIMESTAMP_TOLERANCE_SECONDS`] of `now`. No sign, no spaces, no more than
+/// [`MAX_TIMESTAMP_DIGITS`] digits: nothing that is not a plausible time reaches the arithmetic.
+fn timestamp_is_fresh(headers: &HeaderMap, now: u64) -> bool {
+    headers
+        .get(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= MAX_TIMESTAMP_DIGITS
+                && t.bytes().all(|b| b.is_ascii_digit())
+        })
+        .and_then(|t| t.parse::<u64>().ok())
+        .is_some_and(|t| t.abs_diff(now) <= TIMESTAMP_TOLERANCE_SECONDS)
+}
+
+/// The function's clock in Unix seconds (0 if the clock is before 1970, which refuses everything).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// One key of the signing secret, decoded; `None` when it is malformed or too short.
@@ -253,6 +304,46 @@ mod tests {
             headers.remove(missing);
             assert!(keys.verify(&headers, SPEC_BODY).is_err(), "{missing}");
         }
+    }
+
+    #[test]
+    fn timestamps_that_are_not_plausible_unix_seconds_are_refused_before_the_library() {
+        let keys = SigningKeys::parse(SPEC_SECRET).unwrap();
+        // Found by the attack run: the library's tolerance check wraps around for these, so a
+        // request signed with them never expired.
+        for timestamp in [i64::MIN, i64::MIN + 1_000_000, i64::MAX, -1, 0] {
+            let headers = signed(SPEC_SECRET, timestamp, SPEC_BODY);
+            assert!(
+                keys.verify(&headers, SPEC_BODY).is_err(),
+                "timestamp {timestamp} passed"
+            );
+        }
+        // Spellings the library would parse as the same number: a sign, spaces, leading zeros
+        // beyond eleven digits.
+        let now = now();
+        for spelled in [
+            format!("+{now}"),
+            format!(" {now}"),
+            format!("{now} "),
+            format!("0{now:0>11}"),
+            String::new(),
+        ] {
+            let mut headers = signed(SPEC_SECRET, now, SPEC_BODY);
+            headers.insert(
+                "webhook-timestamp",
+                HeaderValue::from_str(&spelled).unwrap(),
+            );
+            assert!(!timestamp_is_fresh(&headers, now as u64), "{spelled:?}");
+        }
+        // The edges of the window, with the clock given.
+        let at = |t: u64| {
+            let mut headers = HeaderMap::new();
+            headers.insert("webhook-timestamp", HeaderValue::from(t));
+            timestamp_is_fresh(&headers, 1_000_000_000)
+        };
+        assert!(at(1_000_000_000 - 300) && at(1_000_000_000 + 300));
+        assert!(!at(1_000_000_000 - 301) && !at(1_000_000_000 + 301));
+        assert!(!at(u64::MAX));
     }
 
     #[test]

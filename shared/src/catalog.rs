@@ -245,6 +245,19 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
         Ok(names.len())
     };
     known(&check.path, "path")?;
+    // A segment that is nothing but a value could be sent as `.` or `..`, which servers and
+    // proxies resolve as a step up the path (also percent-encoded). Text beside the field keeps
+    // it a name (`/Accounts/{accountSid}.json`).
+    let path_only = check.path.split('?').next().unwrap_or_default();
+    if let Some(segment) = path_only.split('/').find(|segment| {
+        segment.starts_with('{')
+            && segment.ends_with('}')
+            && placeholders(segment).is_ok_and(|names| names.len() == 1)
+    }) {
+        return Err(format!(
+            "path segment {segment} is only a field: a value of . or .. would leave the path; put text beside the field in that segment"
+        ));
+    }
     match &check.send {
         SendEntry::Bearer(field) => {
             if !has_field(field) {
@@ -448,6 +461,14 @@ mod tests {
             (
                 GOOD_CHECK.replace("/v1/me", "/v1/{workspace}"),
                 "path names no field of the provider: {workspace}",
+            ),
+            (
+                GOOD_CHECK.replace("/v1/me", "/v1/{apiKey}/me"),
+                "path segment {apiKey} is only a field",
+            ),
+            (
+                GOOD_CHECK.replace("/v1/me", "/v1/{apiKey}?q=1"),
+                "path segment {apiKey} is only a field",
             ),
             (
                 GOOD_CHECK.replace(

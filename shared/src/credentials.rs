@@ -70,11 +70,13 @@ impl Credentials {
         let invalid = |msg: String| Error::InvalidCredentials(msg);
         let mut values = BTreeMap::new();
         for (name, value) in raw {
+            // The unknown name is never quoted: a key pasted where a field name goes is still a
+            // key. The provider's own field names are.
             let field = provider.field(name).ok_or_else(|| {
                 invalid(format!(
-                    "{} is not a field of provider {}",
-                    describe_field_name(name),
-                    provider.id
+                    "credentials has an unknown field; the fields of provider {} are: {}",
+                    provider.id,
+                    provider.field_names().join(", ")
                 ))
             })?;
             let Value::String(value) = value else {
@@ -200,19 +202,6 @@ fn check_value(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Names an unknown field in an error detail only when it looks like a field name, so that a
-/// value pasted as a key is never echoed back.
-fn describe_field_name(name: &str) -> String {
-    let looks_like_a_name = !name.is_empty()
-        && name.len() <= 40
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if looks_like_a_name {
-        format!("credentials.{name}")
-    } else {
-        "a field of credentials".to_owned()
-    }
-}
-
 /// `****` followed by at most the last 4 characters; short values show nothing.
 fn mask(value: &str) -> String {
     let chars = value.chars().count();
@@ -290,13 +279,20 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_and_pasted_values_never_echoed() {
-        let raw = object(json!({"publicAPIKey": "x"}));
-        let err = Credentials::from_request(vapi(), &raw, Completeness::SomeFields).unwrap_err();
-        assert!(err.detail().contains("credentials.publicAPIKey"));
-
-        let raw = object(json!({"sk-live-abc/def": "x"}));
-        let err = Credentials::from_request(vapi(), &raw, Completeness::SomeFields).unwrap_err();
-        assert!(!err.detail().contains("sk-live"), "{}", err.detail());
+        // Found by the attack run: a name of letters and digits (40 hex characters here) was
+        // quoted back as `credentials.<name>`.
+        let pasted = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b";
+        for name in ["publicAPIKey", pasted, "sk-live-abc/def"] {
+            let raw = object(json!({name: "x"}));
+            let err =
+                Credentials::from_request(vapi(), &raw, Completeness::SomeFields).unwrap_err();
+            assert_eq!(err.code(), "invalid_credentials");
+            assert!(!err.detail().contains(name), "{}", err.detail());
+            assert_eq!(
+                err.detail(),
+                "credentials has an unknown field; the fields of provider vapi are: publicApiKey, privateApiKey"
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,9 @@ impl KeyRing {
     }
 
     /// Checks a request's signature ([`SigningKeys::verify`]) with the keys as they are now.
+    /// Only a request whose headers pass [`SigningKeys::check_headers`] (an id and a fresh,
+    /// plausible timestamp) and whose signature no key verifies can make the function read the
+    /// signing secret again, and then at most once per recheck interval.
     ///
     /// # Errors
     /// [`Error::Unauthorized`], whichever check failed.
@@ -103,10 +106,10 @@ impl KeyRing {
                 && now.duration_since(reads.attempted) >= source.recheck_interval
         })
         .await;
-        let refused = match self.current().verify(headers, body) {
-            Ok(id) => return Ok(id),
-            Err(refused) => refused,
-        };
+        let id = SigningKeys::check_headers(headers)?;
+        if self.current().signed_by_any(headers, body) {
+            return Ok(id);
+        }
         // A key added since the last read works at once: read again, unless a read was tried
         // within the interval (so unsigned traffic makes at most one call per interval).
         let reread = self
@@ -114,10 +117,10 @@ impl KeyRing {
                 now.duration_since(reads.attempted) >= source.recheck_interval
             })
             .await;
-        if reread {
-            self.current().verify(headers, body)
+        if reread && self.current().signed_by_any(headers, body) {
+            Ok(id)
         } else {
-            Err(refused)
+            Err(Error::Unauthorized)
         }
     }
 
@@ -281,6 +284,34 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(350)).await;
         flood(&keys, NEW).await;
         assert_eq!(unchanged.num_calls(), 1, "one read for the whole interval");
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_stale_or_implausible_timestamp_reads_nothing() {
+        let rotated = holding(format!("{OLD} {NEW}"));
+        let keys = ring(&[&rotated], DEFAULT_MAX_AGE, Duration::ZERO);
+        for timestamp in ["1", "-9223372036854775808", "", "99999999999"] {
+            let mut headers = signed_by(NEW);
+            headers.insert("webhook-timestamp", timestamp.parse().unwrap());
+            assert!(matches!(
+                keys.verify(&deadline(), &headers, b"{}").await,
+                Err(Error::Unauthorized)
+            ));
+        }
+        let mut no_id = signed_by(NEW);
+        no_id.remove("webhook-id");
+        assert!(keys.verify(&deadline(), &no_id, b"{}").await.is_err());
+        assert_eq!(
+            rotated.num_calls(),
+            0,
+            "only a fresh, unverified signature reads"
+        );
+        assert!(
+            keys.verify(&deadline(), &signed_by(NEW), b"{}")
+                .await
+                .is_ok()
+        );
+        assert_eq!(rotated.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -207,6 +207,11 @@ impl Provider {
         })
     }
 
+    /// The names of the provider's fields, in catalog order.
+    pub fn field_names(&self) -> Vec<&'static str> {
+        self.fields.iter().map(|f| f.name).collect()
+    }
+
     /// The field called `name`, if this provider has one.
     pub fn field(&self, name: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.name == name)

@@ -3,13 +3,16 @@
 //! Parsing is by hand over `serde_json::Value` rather than derived, so that each wrong field gets
 //! its documented code and no error message ever quotes a value from the body.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::time::Duration;
 
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::credentials::{Completeness, Credentials, View};
-use crate::provider::Provider;
+use crate::provider::{PROVIDERS, Provider};
 use crate::tenant::TenantId;
 
 /// Longest accepted `expectedVersionId` (Secrets Manager version ids are 32–64 characters).
@@ -273,26 +276,112 @@ impl ListRequest {
     }
 }
 
-/// The body as a JSON object holding only `allowed` fields.
+/// The body as a JSON object holding only `allowed` fields, with no key twice in any object.
 fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Error> {
+    refuse_duplicate_keys(body, allowed)?;
     let value: Value = serde_json::from_slice(body).map_err(|_| Error::InvalidJson)?;
     let Value::Object(fields) = value else {
         return Err(Error::InvalidRequest(
             "the body must be a JSON object".into(),
         ));
     };
-    if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-        let named = if unknown.len() <= 40 && unknown.chars().all(|c| c.is_ascii_alphanumeric()) {
-            format!("unknown field `{unknown}`")
-        } else {
-            "unknown field".to_owned()
-        };
+    // The unknown name is never quoted: a key pasted where a field name goes is still a key.
+    if fields.keys().any(|k| !allowed.contains(&k.as_str())) {
         return Err(Error::InvalidRequest(format!(
-            "{named}; allowed fields: {}",
+            "the body has an unknown field; allowed fields: {}",
             allowed.join(", ")
         )));
     }
     Ok(fields)
+}
+
+/// Refuses a body in which one object holds the same key twice, anywhere in it. JSON parsers
+/// disagree on such a body (serde_json keeps the last value, others the first), so whatever a
+/// caller's code or a proxy in between read from it may not be what would be stored. The detail
+/// names the key only when the contract or the catalog knows it; any other name is never quoted.
+fn refuse_duplicate_keys(body: &[u8], allowed: &[&str]) -> Result<(), Error> {
+    let twice = RefCell::new(None);
+    let mut document = serde_json::Deserializer::from_slice(body);
+    let walked = UniqueKeys(&twice)
+        .deserialize(&mut document)
+        .and_then(|()| document.end());
+    match (walked, twice.into_inner()) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(key)) => {
+            let known = allowed.contains(&key.as_str())
+                || PROVIDERS.iter().any(|p| p.field(&key).is_some());
+            let named = if known {
+                format!("the key `{key}`")
+            } else {
+                "a key".to_owned()
+            };
+            Err(Error::InvalidRequest(format!(
+                "{named} appears twice in one object; each key may appear once"
+            )))
+        }
+        (Err(_), None) => Err(Error::InvalidJson),
+    }
+}
+
+/// Walks a JSON document and stops at the first key that appears twice in one object, which it
+/// leaves in the cell.
+struct UniqueKeys<'a>(&'a RefCell<Option<String>>);
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(UniqueKeys(self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                *self.0.borrow_mut() = Some(key);
+                return Err(A::Error::custom("a key appears twice"));
+            }
+            entries.next_value_seed(UniqueKeys(self.0))?;
+        }
+        Ok(())
+    }
 }
 
 fn tenant(fields: &Map<String, Value>) -> Result<TenantId, Error> {
@@ -538,6 +627,51 @@ mod tests {
     }
 
     #[test]
+    fn a_key_twice_in_any_object_is_refused_naming_it_only_when_known() {
+        // Found by the attack run: the last value won silently.
+        let twice = [
+            (
+                r#"{"tenantId":"org_1","tenantId":"org_2","provider":"vapi"}"#,
+                Some("tenantId"),
+            ),
+            (
+                r#"{"tenantId":"org_1","provider":"vapi","credentials":{"privateApiKey":"a","privateApiKey":"b"}}"#,
+                Some("privateApiKey"),
+            ),
+            (
+                r#"{"tenantId":"org_1","provider":"vapi","x":[{"sk-live-abc":1,"sk-live-abc":2}]}"#,
+                None,
+            ),
+        ];
+        for (body, named) in twice {
+            for err in [
+                UpdateRequest::parse(body.as_bytes()).unwrap_err(),
+                FetchRequest::parse(body.as_bytes()).unwrap_err(),
+            ] {
+                assert_eq!(err.code(), "invalid_request", "{body}");
+                let detail = err.detail();
+                assert!(detail.contains("appears twice"), "{detail}");
+                match named {
+                    Some(key) => assert!(detail.contains(&format!("`{key}`")), "{detail}"),
+                    None => assert!(!detail.contains("sk-live"), "{detail}"),
+                }
+            }
+        }
+        // The same key in two different objects is fine.
+        let body = br#"{"tenantId":"org_1","provider":"vapi","credentials":{"privateApiKey":"k"}}"#;
+        assert!(UpdateRequest::parse(body).is_ok());
+        // Not JSON stays invalid_json, also after a first object.
+        assert_eq!(
+            code(FetchRequest::parse(br#"{"tenantId":"a"} x"#)),
+            "invalid_json"
+        );
+        assert_eq!(
+            code(FetchRequest::parse(br#"{"tenantId":"#)),
+            "invalid_json"
+        );
+    }
+
+    #[test]
     fn error_details_never_quote_values_from_the_body() {
         let body = br#"{"tenantId":"org_1","provider":"vapi","credentials":{"privateApiKey":" sk-live-SECRET"}}"#;
         let err = UpdateRequest::parse(body).unwrap_err();
@@ -545,5 +679,10 @@ mod tests {
         let body = br#"{"tenantId":"org_1","sk-live-SECRET":"x"}"#;
         let err = FetchRequest::parse(body).unwrap_err();
         assert!(!err.detail().contains("SECRET"));
+        // Found by the attack run: a key of letters and digits only was quoted back.
+        let body = br#"{"tenantId":"org_1","provider":"vapi","AKIAIOSFODNN7EXAMPLE":"x"}"#;
+        let err = FetchRequest::parse(body).unwrap_err();
+        assert!(!err.detail().contains("AKIA"), "{}", err.detail());
+        assert!(err.detail().contains("allowed fields: tenantId, provider"));
     }
 }

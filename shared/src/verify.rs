@@ -118,7 +118,15 @@ fn build_request(
         for piece in pieces(template) {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Field(name) if encode => out.push_str(&percent_encode(&value(name)?)),
+                // `.` and `..` are the two values percent-encoding leaves able to change a
+                // path (servers resolve them, encoded or not); no key is either.
+                Piece::Field(name) if encode => {
+                    let value = value(name)?;
+                    if value == "." || value == ".." {
+                        return Err(Error::InvalidCredentials(format!("{name} cannot be sent")));
+                    }
+                    out.push_str(&percent_encode(&value));
+                }
                 Piece::Field(name) => out.push_str(&value(name)?),
             }
         }
@@ -289,6 +297,20 @@ mod tests {
         );
         let query = request_of("gemini", json!({"apiKey": "a&key=b c"}));
         assert_eq!(query.uri().query(), Some("pageSize=1&key=a%26key%3Db%20c"));
+        // Found by the attack run: `.` and `..` pass percent-encoding unchanged.
+        let twilio = Provider::find("twilio").unwrap();
+        for dots in [".", ".."] {
+            let stored = json!({"accountSid": dots, "authToken": "t"}).to_string();
+            let credentials = Credentials::from_stored(twilio, &stored).unwrap();
+            let err =
+                build_request(twilio, twilio.check.as_ref().unwrap(), &credentials).unwrap_err();
+            assert_eq!(err.code(), "invalid_credentials");
+            assert_eq!(err.detail(), "accountSid cannot be sent");
+        }
+        let gemini = Provider::find("gemini").unwrap();
+        let stored = json!({"apiKey": ".."}).to_string();
+        let credentials = Credentials::from_stored(gemini, &stored).unwrap();
+        assert!(build_request(gemini, gemini.check.as_ref().unwrap(), &credentials).is_err());
     }
 
     #[test]
