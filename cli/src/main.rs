@@ -200,15 +200,25 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 
     let url = format!("{}/{}", cli.url.trim_end_matches('/'), call.function);
-    let mut request = reqwest::Client::new().post(&url).body(body);
+    let shown = without_userinfo(&url);
+    // No redirect is followed: it would carry the signed request (and any credential in its
+    // body) to wherever the Location points.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.without_url().to_string())?;
+    let mut request = client.post(&url).body(body);
     for (name, value) in &headers {
         request = request.header(*name, value);
     }
     let response = request
         .send()
         .await
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        .map_err(|e| format!("cannot reach {shown}: {}", e.without_url()))?;
     let status = response.status();
+    if status.is_redirection() {
+        return Err(redirect_refused(status, response.url(), response.headers()));
+    }
     let text = response.text().await.map_err(|e| e.to_string())?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
@@ -396,10 +406,12 @@ fn fields(pairs: &[String]) -> Result<Map<String, Value>, String> {
     Ok(fields)
 }
 
+/// One line of stdin; typed at a terminal, it is not echoed.
 fn read_stdin_line(field: &str) -> Result<String, String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("{field}: ");
+        return rpassword::prompt_password(format!("{field}: "))
+            .map_err(|e| format!("cannot read {field} from the terminal: {e}"));
     }
     let mut line = String::new();
     stdin
@@ -407,6 +419,37 @@ fn read_stdin_line(field: &str) -> Result<String, String> {
         .read_line(&mut line)
         .map_err(|e| format!("cannot read {field} from stdin: {e}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The URL as it may be printed: without a `user:password@` part.
+fn without_userinfo(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            // Both fail only for URLs that cannot hold userinfo, which then hold none.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "the stack's URL (not a valid URL)".to_owned(),
+    }
+}
+
+/// The error for a 3xx answer: its status and the host it points to, nothing else of it.
+fn redirect_refused(
+    status: reqwest::StatusCode,
+    asked: &reqwest::Url,
+    headers: &reqwest::header::HeaderMap,
+) -> String {
+    let target = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .and_then(|location| asked.join(location).ok())
+        .and_then(|location| location.host_str().map(str::to_owned))
+        .map_or_else(|| "another place".to_owned(), |host| format!("host {host}"));
+    format!(
+        "the stack answered {} redirecting to {target}; tenant-keys follows no redirect (it would send the signed request there): check the URL",
+        status.as_u16()
+    )
 }
 
 /// The signing secret, from `TENANT_KEYS_SIGNING_SECRET` or the file `TENANT_KEYS_SIGNING_SECRET_FILE`.

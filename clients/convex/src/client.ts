@@ -283,11 +283,16 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
             ...signer.sign(webhookId, text, new Date()),
           },
           body: text,
+          // A followed redirect would carry the signed request, credentials and all, to
+          // wherever the Location points: the 3xx comes back as it is and ends the call.
+          redirect: "manual",
           signal: attempt.signal,
         });
+        if (isRedirect(response)) return { response, answer: undefined };
         return { response, answer: await readJson(response) };
       })();
       const { response, answer } = await untilAborted(exchange, attempt.signal);
+      if (isRedirect(response)) return { ok: false, error: redirectRefused(response, url) };
       if (response.ok && isAnswer(answer)) return { ok: true, answer };
       return {
         ok: false,
@@ -358,6 +363,30 @@ function parseBaseUrl(baseUrl: string): string {
     throw new TypeError("baseUrl must be an absolute http(s) URL");
   }
   return url.href.replace(/\/+$/, "");
+}
+
+/** Whether an answer is a redirect: a 3xx, or the opaque answer of `redirect: "manual"` in a browser-like runtime. */
+function isRedirect(response: Response): boolean {
+  return response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400);
+}
+
+/** The error for a redirect: its status and the host it points to, nothing else of it. */
+function redirectRefused(response: Response, url: string): TenantKeysError {
+  let target = "another place";
+  const location = response.headers.get("location");
+  if (location !== null) {
+    try {
+      target = `host ${new URL(location, url).host}`;
+    } catch {
+      // An unparsable Location names no host.
+    }
+  }
+  return new TenantKeysError({
+    status: response.status,
+    code: "redirect_refused",
+    title: "Redirect refused",
+    detail: `the stack answered ${response.status} redirecting to ${target}; the client follows no redirect (it would send the signed request there): check baseUrl`,
+  });
 }
 
 /** The body as JSON, or `undefined` when it is not JSON. */

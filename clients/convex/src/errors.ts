@@ -32,14 +32,16 @@ export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /**
  * A code of the API, or one of the client's own: `network_error` (no HTTP answer after every
- * attempt; `status` is 0) and `unexpected_response` (an answer that is not the API's JSON, e.g. an
- * API Gateway error page). A code this client does not know yet (from a newer stack) is kept as
- * its string.
+ * attempt; `status` is 0), `unexpected_response` (an answer that is not the API's JSON, e.g. an
+ * API Gateway error page) and `redirect_refused` (a 3xx answer, never followed; `status` is its
+ * status, or 0 where the runtime hides it). A code this client does not know yet (from a newer
+ * stack) is kept as its string.
  */
 export type TenantKeysErrorCode =
   | ApiErrorCode
   | "network_error"
   | "unexpected_response"
+  | "redirect_refused"
   | (string & Record<never, never>);
 
 /** A failed call: the API's problem details, or why no usable answer came. */
