@@ -132,7 +132,9 @@ impl App {
             .map(|context| Deadline::from_lambda_deadline_ms(context.deadline))
             .unwrap_or_else(|| Deadline::after(FALLBACK_BUDGET));
         let mut log = LogFields::default();
-        let outcome = self.serve(operation, &request, &deadline, &mut log).await;
+        // On the heap: the operations' futures are large (reads joined side by side), and a
+        // caller's stack, a test's or a runtime's, need not hold them.
+        let outcome = Box::pin(self.serve(operation, &request, &deadline, &mut log)).await;
         let request_id = request
             .lambda_context_ref()
             .map(|context| context.request_id.as_str())

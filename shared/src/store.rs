@@ -114,12 +114,16 @@ pub struct Versions {
     pub created_date: Option<String>,
     /// When the secret (its value or metadata) last changed.
     pub last_changed_date: Option<String>,
+    /// The secret's tags, by key.
+    pub tags: HashMap<String, String>,
 }
 
 impl Versions {
-    /// Whether `version_id` is one of the labelled versions.
-    pub fn has(&self, version_id: &str) -> bool {
-        self.stages.contains_key(version_id)
+    /// Whether the version `version_id` holds `stage`.
+    pub fn holds(&self, version_id: &str, stage: &str) -> bool {
+        self.stages
+            .get(version_id)
+            .is_some_and(|stages| stages.iter().any(|s| s == stage))
     }
 
     /// The id of the version holding `stage`, if any.
@@ -129,6 +133,15 @@ impl Versions {
             .find(|(_, stages)| stages.iter().any(|s| s == stage))
             .map(|(id, _)| id.as_str())
     }
+}
+
+/// One version of a secret as ListSecretVersionIds lists it, labelled or not.
+#[derive(Debug, Clone)]
+pub struct ListedVersion {
+    /// The version's id.
+    pub id: String,
+    /// When it was created, in Unix seconds (fractions kept).
+    pub created: Option<f64>,
 }
 
 /// What a [`SecretStore::put_pending`] found or did.
@@ -271,7 +284,96 @@ impl SecretStore {
             deletion_date: output.deleted_date().and_then(rfc3339),
             created_date: output.created_date().and_then(rfc3339),
             last_changed_date: output.last_changed_date().and_then(rfc3339),
+            tags: output
+                .tags()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+                .collect(),
         })
+    }
+
+    /// Every version of a secret, labelled or not (ListSecretVersionIds with
+    /// `IncludeDeprecated`, every page). AWS keeps a version that has lost its labels for at least
+    /// 24 hours (it prunes unlabelled versions beyond 100, and none younger than a day), while
+    /// DescribeSecret lists only labelled ones: this list is the secret's record of every write,
+    /// which is how a replayed webhook-id is told apart.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the secret does not exist.
+    pub async fn all_versions(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+    ) -> Result<Vec<ListedVersion>, StoreError> {
+        let mut listed = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let call = self
+                .client
+                .list_secret_version_ids()
+                .secret_id(name)
+                .include_deprecated(true)
+                .max_results(100)
+                .set_next_token(next_token.take())
+                .send();
+            let output = deadline.bound(call).await?.map_err(classify)?;
+            listed.extend(output.versions().iter().filter_map(|version| {
+                Some(ListedVersion {
+                    id: version.version_id()?.to_owned(),
+                    created: version.created_date().map(|date| date.as_secs_f64()),
+                })
+            }));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(listed),
+            }
+        }
+    }
+
+    /// TagResource: sets `tags` on an existing secret (other tags stay).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when the secret is scheduled for
+    /// deletion.
+    pub async fn tag(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        let tags = tags
+            .iter()
+            .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
+            .collect();
+        let call = self
+            .client
+            .tag_resource()
+            .secret_id(name)
+            .set_tags(Some(tags))
+            .send();
+        deadline.bound(call).await?.map_err(classify)?;
+        Ok(())
+    }
+
+    /// UntagResource: removes the tags `keys` from a secret.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when the secret is scheduled for
+    /// deletion.
+    pub async fn untag(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
+        let call = self
+            .client
+            .untag_resource()
+            .secret_id(name)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send();
+        deadline.bound(call).await?.map_err(classify)?;
+        Ok(())
     }
 
     /// DeleteSecret: schedules the deletion after `recovery_days` (7–30), or, with `None`,

@@ -24,6 +24,12 @@ pub const MAX_MOVE_ROUNDS: u32 = 8;
 /// A secret scheduled for deletion (disconnected) is restored first (`restored`): its value before
 /// the disconnect becomes the previous version.
 ///
+/// At most once per `webhook-id`: both version ids derive from it, and the secret's full version
+/// list (unlabelled versions too, which AWS keeps for at least 24 hours) shows whether it wrote
+/// before. A replay whose write is no longer current, or whose integration was disconnected
+/// since, is `version_conflict` and changes nothing (it never restores); with other credentials
+/// it is `idempotency_conflict`.
+///
 /// With a `checker` (the request asked to `verify`), the credentials are checked with the provider
 /// before anything is written.
 ///
@@ -31,7 +37,7 @@ pub const MAX_MOVE_ROUNDS: u32 = 8;
 /// `credentials_rejected` or `provider_unavailable` from the check (nothing written);
 /// `idempotency_conflict` when the `webhook-id` was used with other credentials;
 /// `version_conflict` when a retried request's version has been replaced by a newer write since
-/// its first attempt (it is not applied again); `upstream_unavailable` when the name of a purged
+/// its first attempt, or the integration was disconnected since (it is not applied again); `upstream_unavailable` when the name of a purged
 /// secret is not free yet; `too_many_writes`; store failures.
 pub async fn connect(
     store: &SecretStore,
@@ -66,26 +72,40 @@ pub async fn connect(
         verified: checker.is_some(),
         credentials: request.credentials.clone(),
     };
-    match store
+    let created = store
         .create(deadline, &name, &value, &create_token, &tags)
-        .await
-    {
+        .await;
+    match &created {
         Ok(_) => return Ok(written(&create_token, true, false)),
         // AWS refuses CreateSecret of a name scheduled for deletion (InvalidRequestException);
         // moto answers ResourceExistsException.
         Err(StoreError::AlreadyExists | StoreError::Refused) => {}
-        Err(err) => return Err(err.into()),
+        Err(_) => return Err(created.unwrap_err().into()),
     }
-    // This webhook-id's create is among the versions, yet CreateSecret with its token was not
-    // ignored: the same webhook-id came with other credentials. (A version that has lost every
-    // label is no longer listed; such a late reuse is applied as a new replace.)
-    match store.versions(deadline, &name).await {
-        Ok(versions) if versions.has(&create_token) => return Err(Error::IdempotencyConflict),
-        Ok(_) | Err(StoreError::NotFound) => {}
+    // Every version the secret has, labelled or not: whether this webhook-id wrote before.
+    let listed = match store.all_versions(deadline, &name).await {
+        Ok(listed) => listed,
+        Err(StoreError::NotFound) => Vec::new(),
         Err(err) => return Err(err.into()),
+    };
+    let wrote_before = |token: &str| listed.iter().any(|version| version.id == token);
+    if wrote_before(&create_token) {
+        // This webhook-id created the secret. CreateSecret with its token and the same value
+        // would have been ignored (answered as a success), so an existing secret means other
+        // credentials; one scheduled for deletion means the integration was disconnected since
+        // (AWS refuses the call before it compares): either way, nothing is written again.
+        return Err(match created {
+            Err(StoreError::AlreadyExists) => Error::IdempotencyConflict,
+            _ => already_applied("disconnected or replaced since"),
+        });
     }
+    let replayed = wrote_before(&token);
     let mut restored = false;
     let put = match store.put_pending(deadline, &name, &value, &token).await {
+        // A replay of a replace that a disconnect has followed: never restored again.
+        Err(StoreError::Refused) if replayed => {
+            return Err(already_applied("disconnected since"));
+        }
         // AWS refuses writes to a secret scheduled for deletion: restore it, then write.
         Err(StoreError::Refused) => {
             store.restore(deadline, &name).await?;
@@ -111,13 +131,18 @@ pub async fn connect(
     }
     if !put.holds(STAGE_PENDING) {
         // The version exists from an earlier attempt and another write has replaced it since.
-        return Err(Error::VersionConflict(
-            "this webhook-id was already applied and a newer write has replaced it since; fetch the credentials"
-                .into(),
-        ));
+        return Err(already_applied("replaced since"));
     }
     restored |= make_current(store, deadline, &name, &token).await?;
     Ok(written(&token, false, restored))
+}
+
+/// `version_conflict`: this webhook-id's write was applied before and is no longer current
+/// (`since` says what happened); nothing is written again.
+fn already_applied(since: &str) -> Error {
+    Error::VersionConflict(format!(
+        "this webhook-id was already applied and the integration was {since}; nothing was written: fetch the credentials"
+    ))
 }
 
 /// Moves `AWSCURRENT` to `token` from whichever version holds it, retrying only the move when
@@ -392,17 +417,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_reused_webhook_id_with_other_credentials_is_refused_before_any_write() {
-        // This webhook-id created the secret; CreateSecret with its token and another value is
-        // refused (the name is taken), and the create's version is still listed.
+        // This webhook-id created the secret, and two writes have replaced it since: on AWS its
+        // version has no label left, so DescribeSecret no longer lists it (found by the attack
+        // run: the reuse was then applied as a replace). CreateSecret with its token and another
+        // value is refused (the name is taken); the full version list still has it.
         let webhook_id = WebhookId::new_for_tests("m1");
         let created = version_token(&webhook_id, NAME, "create");
         let create = mock!(Client::create_secret)
             .then_http_response(|| aws_error(400, "ResourceExistsException"));
-        let describe =
-            mock!(Client::describe_secret).then_output(move || describe_output(&created));
+        let describe = mock!(Client::describe_secret).then_output(|| describe_output("v9"));
+        let listed = listed(&[&created, "v8", "v9"]);
         let put = fresh_put();
         let err = connect(
-            &store(&[&create, &describe, &put]),
+            &store(&[&create, &describe, &listed, &put]),
             &deadline(),
             &connect_request(),
             &webhook_id,
@@ -412,5 +439,61 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), "idempotency_conflict");
         assert_eq!(put.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_connect_after_a_disconnect_does_not_restore_the_integration() {
+        // This webhook-id's replace was current when the integration was disconnected. Before:
+        // the replay's refused PutSecretValue made it restore the secret, reconnecting it.
+        let webhook_id = WebhookId::new_for_tests("m1");
+        let replace = version_token(&webhook_id, NAME, "connect");
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let listed = listed(&[&replace, "v1"]);
+        let put = mock!(Client::put_secret_value)
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let restore =
+            mock!(Client::restore_secret).then_output(|| RestoreSecretOutput::builder().build());
+        let err = connect(
+            &store(&[&create, &listed, &put, &restore]),
+            &deadline(),
+            &connect_request(),
+            &webhook_id,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert!(
+            err.detail().contains("disconnected since"),
+            "{}",
+            err.detail()
+        );
+        assert_eq!(restore.num_calls(), 0, "the replay never restores");
+    }
+
+    #[tokio::test]
+    async fn a_replayed_creating_connect_after_a_disconnect_writes_nothing() {
+        // The secret this webhook-id created is scheduled for deletion: AWS refuses CreateSecret
+        // before it compares tokens; the version list shows the create.
+        let webhook_id = WebhookId::new_for_tests("m1");
+        let created = version_token(&webhook_id, NAME, "create");
+        let create = mock!(Client::create_secret)
+            .then_http_response(|| aws_error(400, "InvalidRequestException"));
+        let listed = listed(&[&created]);
+        let put = fresh_put();
+        let restore =
+            mock!(Client::restore_secret).then_output(|| RestoreSecretOutput::builder().build());
+        let err = connect(
+            &store(&[&create, &listed, &put, &restore]),
+            &deadline(),
+            &connect_request(),
+            &webhook_id,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "version_conflict");
+        assert_eq!((put.num_calls(), restore.num_calls()), (0, 0));
     }
 }

@@ -7,7 +7,9 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+use aws_sdk_secretsmanager::operation::list_secret_version_ids::ListSecretVersionIdsOutput;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
+use aws_sdk_secretsmanager::types::SecretVersionsListEntry;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use serde_json::json;
@@ -23,11 +25,38 @@ pub(crate) const STORED: &str =
     r#"{"publicApiKey":"pub-1234567890abcd","privateApiKey":"priv-0987654321wxyz"}"#;
 pub(crate) const NAME: &str = "tenant/org_1/vapi";
 
+/// A store answering with `rules`, first match first; a read of a version by id that no rule
+/// answers is not found, and a version list no rule answers is empty (a secret whose versions
+/// are all labelled and none of this request's).
 pub(crate) fn store(rules: &[&Rule]) -> SecretStore {
+    let unknown_version = mock!(Client::get_secret_value)
+        .match_requests(|req| req.version_id().is_some())
+        .then_http_response(|| aws_error(400, "ResourceNotFoundException"));
+    let no_other_versions = mock!(Client::list_secret_version_ids)
+        .then_output(|| ListSecretVersionIdsOutput::builder().build());
+    let rules: Vec<&Rule> = rules
+        .iter()
+        .copied()
+        .chain([&unknown_version, &no_other_versions])
+        .collect();
     let client: Client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, rules, |c| c
         .retry_config(crate::config::retry_config().with_initial_backoff(Duration::from_millis(1)))
         .retry_classifier(QuotaIsNotRetried));
     SecretStore::new(client)
+}
+
+/// ListSecretVersionIds answering with `ids`, none labelled (as versions replaced twice are).
+pub(crate) fn listed(ids: &[&str]) -> Rule {
+    let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    mock!(Client::list_secret_version_ids).then_output(move || {
+        ListSecretVersionIdsOutput::builder()
+            .set_versions(Some(
+                ids.iter()
+                    .map(|id| SecretVersionsListEntry::builder().version_id(id).build())
+                    .collect(),
+            ))
+            .build()
+    })
 }
 
 pub(crate) fn deadline() -> Deadline {
@@ -103,12 +132,14 @@ pub(crate) fn current_is(version: &str) -> (Rule, Rule) {
     let id = version.to_owned();
     let describe = mock!(Client::describe_secret).then_output(move || describe_output(&id));
     let id = version.to_owned();
-    let get = mock!(Client::get_secret_value).then_output(move || {
-        GetSecretValueOutput::builder()
-            .version_id(id.clone())
-            .secret_string(STORED)
-            .build()
-    });
+    let get = mock!(Client::get_secret_value)
+        .match_requests(|req| req.version_stage() == Some(STAGE_CURRENT))
+        .then_output(move || {
+            GetSecretValueOutput::builder()
+                .version_id(id.clone())
+                .secret_string(STORED)
+                .build()
+        });
     (describe, get)
 }
 
