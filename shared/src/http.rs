@@ -258,9 +258,14 @@ impl App {
                 if let Target::One(provider) = request.target {
                     log.provider = Some(provider.id);
                 }
-                let disconnected =
-                    ops::disconnect(&self.store, deadline, &self.disconnect_policy, &request)
-                        .await?;
+                let disconnected = ops::disconnect(
+                    &self.store,
+                    deadline,
+                    &self.disconnect_policy,
+                    &request,
+                    &webhook_id,
+                )
+                .await?;
                 let tenant_id = request.tenant.as_str();
                 let body = match request.target {
                     Target::One(_) => disconnected

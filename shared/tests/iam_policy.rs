@@ -16,6 +16,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::types::Tag;
 use iam_engine::{Decision::*, *};
 use serde_json::{Value, json};
 use support::*;
@@ -145,6 +146,36 @@ async fn calls_per_function(kms_key: Option<&str>) -> BTreeMap<&'static str, Vec
         allow_purge: true,
     });
     let (tenant, _) = connected_tenant(&setup).await;
+    // A mark of a disconnect long past, which the next disconnect removes.
+    client()
+        .tag_resource()
+        .secret_id(format!("tenant/{tenant}/vapi"))
+        .tags(
+            Tag::builder()
+                .key("tenant-keys-disconnect-0123456789abcdef0123456789abcdef")
+                .value("1000000000.000")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let disconnect = json!({"tenantId": tenant, "provider": "vapi"});
+    let disconnect_id = new_webhook_id();
+    call_with(
+        &app,
+        Operation::DisconnectIntegration,
+        signed(&disconnect, &disconnect_id),
+    )
+    .await;
+    call(&setup, Operation::ConnectIntegration, vapi_connect(&tenant)).await; // reconnect
+    // The same disconnect again: its mark, a version written since, refused.
+    let replayed = call_with(
+        &app,
+        Operation::DisconnectIntegration,
+        signed(&disconnect, &disconnect_id),
+    )
+    .await;
+    assert_eq!(replayed.status, 409, "{}", replayed.body);
     for body in [
         json!({"tenantId": tenant, "provider": "vapi"}),
         json!({"tenantId": tenant, "provider": "vapi"}), // already scheduled
@@ -154,7 +185,14 @@ async fn calls_per_function(kms_key: Option<&str>) -> BTreeMap<&'static str, Vec
     ] {
         call(&app, Operation::DisconnectIntegration, body).await;
     }
-    called.insert("DisconnectIntegrationFunction", recorder.calls());
+    let calls = recorder.calls();
+    for action in ["TagResource", "UntagResource", "ListSecretVersionIds"] {
+        assert!(
+            recorder.count(action) > 0,
+            "the flow makes no {action}: {calls:?}"
+        );
+    }
+    called.insert("DisconnectIntegrationFunction", calls);
 
     let (app, recorder) = recording(ReadCache::disabled());
     let (tenant, _) = connected_tenant(&setup).await;
@@ -574,6 +612,33 @@ fn denied_requests(
                 .without("secretsmanager:KmsKeyId")
                 .expect(Denied, "CreateSecret without the stack's key"),
         );
+    }
+
+    // disconnect-integration: its marks only, never tenant-keys' own tags.
+    let disconnect_role = role_of("DisconnectIntegrationFunction");
+    for (action, keys, label) in [
+        ("TagResource", vec!["tenant-id"], "retag tenant-id"),
+        (
+            "TagResource",
+            vec!["tenant-keys-disconnect-00", "provider"],
+            "a mark and provider",
+        ),
+        ("UntagResource", vec!["managed-by"], "untag managed-by"),
+        ("TagResource", vec![], "no tag keys"),
+    ] {
+        let keys: Vec<Value> = keys.into_iter().map(Value::from).collect();
+        let mut request = IamRequest::new(
+            &disconnect_role,
+            &format!("secretsmanager:{action}"),
+            &secret,
+            Denied,
+        )
+        .with("secretsmanager:SecretId", name)
+        .with("aws:RequestedRegion", region);
+        if !keys.is_empty() {
+            request = request.with("aws:TagKeys", Value::Array(keys));
+        }
+        requests.push(request.expect(Denied, format!("disconnect-integration: {label}")));
     }
 
     // disconnect-integration: purge only where it is allowed.

@@ -9,6 +9,8 @@ use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::operation::list_secret_version_ids::ListSecretVersionIdsOutput;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
+use aws_sdk_secretsmanager::operation::tag_resource::TagResourceOutput;
+use aws_sdk_secretsmanager::operation::untag_resource::UntagResourceOutput;
 use aws_sdk_secretsmanager::types::SecretVersionsListEntry;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
@@ -26,18 +28,21 @@ pub(crate) const STORED: &str =
 pub(crate) const NAME: &str = "tenant/org_1/vapi";
 
 /// A store answering with `rules`, first match first; a read of a version by id that no rule
-/// answers is not found, and a version list no rule answers is empty (a secret whose versions
-/// are all labelled and none of this request's).
+/// answers is not found, a version list no rule answers is empty (a secret whose versions are
+/// all labelled and none of this request's), and tagging and untagging succeed.
 pub(crate) fn store(rules: &[&Rule]) -> SecretStore {
     let unknown_version = mock!(Client::get_secret_value)
         .match_requests(|req| req.version_id().is_some())
         .then_http_response(|| aws_error(400, "ResourceNotFoundException"));
     let no_other_versions = mock!(Client::list_secret_version_ids)
         .then_output(|| ListSecretVersionIdsOutput::builder().build());
+    let tagged = mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build());
+    let untagged =
+        mock!(Client::untag_resource).then_output(|| UntagResourceOutput::builder().build());
     let rules: Vec<&Rule> = rules
         .iter()
         .copied()
-        .chain([&unknown_version, &no_other_versions])
+        .chain([&unknown_version, &no_other_versions, &tagged, &untagged])
         .collect();
     let client: Client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, rules, |c| c
         .retry_config(crate::config::retry_config().with_initial_backoff(Duration::from_millis(1)))

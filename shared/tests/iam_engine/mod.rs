@@ -241,10 +241,10 @@ pub fn request_of_call(principal: &str, region: &str, call: &RecordedCall) -> Ia
         .as_str()
         .or(parameters["Name"].as_str())
         .expect("every recorded call names a secret");
-    let creating = matches!(
-        call.action.as_str(),
-        "secretsmanager:CreateSecret" | "secretsmanager:TagResource"
-    );
+    // CreateSecret, and the TagResource authorization its tags add (recorded with its Name); a
+    // TagResource of its own names an existing secret (SecretId).
+    let creating = call.action == "secretsmanager:CreateSecret"
+        || (call.action == "secretsmanager:TagResource" && parameters.get("Name").is_some());
     let mut request = IamRequest::new(
         principal,
         &call.action,
@@ -269,6 +269,9 @@ pub fn request_of_call(principal: &str, region: &str, call: &RecordedCall) -> Ia
             keys.push(Value::from(key));
         }
         request = request.with("aws:TagKeys", keys);
+    }
+    if let Some(keys) = parameters["TagKeys"].as_array() {
+        request = request.with("aws:TagKeys", Value::Array(keys.clone()));
     }
     // A secret that exists carries the tags connect gave it; one being created carries none yet.
     if !creating && let Some(tags) = tags_of(name) {
