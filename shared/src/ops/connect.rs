@@ -100,6 +100,18 @@ pub async fn connect(
         });
     }
     let replayed = wrote_before(&token);
+    // This request's replace was written before: if the integration has been disconnected since,
+    // it is never restored by it. (AWS would refuse the write below; checked first, so that no
+    // store that accepts writes to a secret scheduled for deletion, as moto does, decides it.)
+    if replayed
+        && store
+            .versions(deadline, &name)
+            .await?
+            .deletion_date
+            .is_some()
+    {
+        return Err(already_applied("disconnected since"));
+    }
     let mut restored = false;
     let put = match store.put_pending(deadline, &name, &value, &token).await {
         // A replay of a replace that a disconnect has followed: never restored again.
@@ -200,9 +212,11 @@ mod tests {
     use crate::store::STAGE_PREVIOUS;
     use aws_sdk_secretsmanager::Client;
     use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
     use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
     use aws_sdk_secretsmanager::operation::restore_secret::RestoreSecretOutput;
     use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
+    use aws_sdk_secretsmanager::primitives::DateTime;
     use aws_smithy_mocks::mock;
 
     #[tokio::test]
@@ -444,32 +458,45 @@ mod tests {
     #[tokio::test]
     async fn a_replayed_connect_after_a_disconnect_does_not_restore_the_integration() {
         // This webhook-id's replace was current when the integration was disconnected. Before:
-        // the replay's refused PutSecretValue made it restore the secret, reconnecting it.
+        // the replay's refused PutSecretValue made it restore the secret, reconnecting it. The
+        // disconnect is seen by DescribeSecret, or (landing just after it) by AWS's refusal.
         let webhook_id = WebhookId::new_for_tests("m1");
         let replace = version_token(&webhook_id, NAME, "connect");
-        let create = mock!(Client::create_secret)
-            .then_http_response(|| aws_error(400, "InvalidRequestException"));
-        let listed = listed(&[&replace, "v1"]);
-        let put = mock!(Client::put_secret_value)
-            .then_http_response(|| aws_error(400, "InvalidRequestException"));
-        let restore =
-            mock!(Client::restore_secret).then_output(|| RestoreSecretOutput::builder().build());
-        let err = connect(
-            &store(&[&create, &listed, &put, &restore]),
-            &deadline(),
-            &connect_request(),
-            &webhook_id,
-            None,
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.code(), "version_conflict");
-        assert!(
-            err.detail().contains("disconnected since"),
-            "{}",
-            err.detail()
-        );
-        assert_eq!(restore.num_calls(), 0, "the replay never restores");
+        for disconnect_seen_first in [true, false] {
+            let create = mock!(Client::create_secret)
+                .then_http_response(|| aws_error(400, "InvalidRequestException"));
+            let listed = listed(&[&replace, "v1"]);
+            let describe = mock!(Client::describe_secret).then_output(move || {
+                let described = DescribeSecretOutput::builder();
+                if disconnect_seen_first {
+                    described.deleted_date(DateTime::from_secs(1_800_000_000))
+                } else {
+                    described
+                }
+                .build()
+            });
+            let put = mock!(Client::put_secret_value)
+                .then_http_response(|| aws_error(400, "InvalidRequestException"));
+            let restore = mock!(Client::restore_secret)
+                .then_output(|| RestoreSecretOutput::builder().build());
+            let err = connect(
+                &store(&[&create, &listed, &describe, &put, &restore]),
+                &deadline(),
+                &connect_request(),
+                &webhook_id,
+                None,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(err.code(), "version_conflict");
+            assert!(
+                err.detail().contains("disconnected since"),
+                "{}",
+                err.detail()
+            );
+            assert_eq!(restore.num_calls(), 0, "the replay never restores");
+            assert_eq!(put.num_calls(), usize::from(!disconnect_seen_first));
+        }
     }
 
     #[tokio::test]
