@@ -204,8 +204,26 @@ fn number_from_env(name: &'static str, default: u64) -> Result<u64, InitError> {
     }
 }
 
-/// The AWS configuration from the standard chain (region, credentials, endpoint overrides such
-/// as `AWS_ENDPOINT_URL_SECRETS_MANAGER`), with tenant-keys' timeouts and retry policy.
+/// Environment variable pointing the functions at another Secrets Manager (moto, locally). The
+/// template declares it empty, so that `sam local --env-vars` can set it (SAM passes only declared
+/// variables); empty means the regional endpoint, as on AWS.
+pub const SECRETS_MANAGER_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+
+/// The endpoint the Secrets Manager client is pointed at, if not the regional one:
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL` (the SDK's order). An empty or
+/// blank value is no override (the SDK would take it as an endpoint and fail every call).
+pub fn endpoint_override(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    [SECRETS_MANAGER_ENDPOINT_ENV, "AWS_ENDPOINT_URL"]
+        .into_iter()
+        .find_map(|name| {
+            var(name)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+        })
+}
+
+/// The AWS configuration from the standard chain (region, credentials), with tenant-keys'
+/// timeouts and retry policy. The endpoint is set per client ([`client`]).
 pub async fn sdk_config() -> SdkConfig {
     aws_config::from_env()
         .retry_config(retry_config())
@@ -221,10 +239,13 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// A Secrets Manager client of `sdk_config` (in `region` if given) that never retries
-/// LimitExceededException ([`QuotaIsNotRetried`]).
+/// LimitExceededException ([`QuotaIsNotRetried`]), at the endpoint of [`endpoint_override`] or
+/// the regional one. (The SDK would take an empty `AWS_ENDPOINT_URL_SECRETS_MANAGER` as an
+/// endpoint; the override replaces whatever it read.)
 pub fn client(sdk_config: &SdkConfig, region: Option<Region>) -> Client {
     let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
         .retry_classifier(QuotaIsNotRetried);
+    config.set_endpoint_url(endpoint_override(|name| std::env::var(name).ok()));
     if let Some(region) = region {
         config = config.region(region);
     }
@@ -271,4 +292,136 @@ pub fn init_tracing() {
         .finish()
         .with(log_filter())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use futures_util::FutureExt;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn an_empty_endpoint_means_the_regional_one() {
+        // The template's default: declared, empty.
+        assert_eq!(
+            endpoint_override(env(&[(SECRETS_MANAGER_ENDPOINT_ENV, "")])),
+            None
+        );
+        assert_eq!(
+            endpoint_override(env(&[(SECRETS_MANAGER_ENDPOINT_ENV, "  ")])),
+            None
+        );
+        assert_eq!(endpoint_override(env(&[])), None);
+        // With no override, the client resolves Secrets Manager's regional endpoint.
+        let params = Params::builder().region("us-east-1").build().unwrap();
+        let endpoint = DefaultResolver::new()
+            .resolve_endpoint(&params)
+            .now_or_never()
+            .expect("resolved at once")
+            .unwrap();
+        assert_eq!(
+            endpoint.url(),
+            "https://secretsmanager.us-east-1.amazonaws.com"
+        );
+    }
+
+    /// The environment as the SDK reads it for a service: the template's empty endpoint.
+    #[derive(Debug)]
+    struct EmptyEndpoint;
+
+    impl aws_types::service_config::LoadServiceConfig for EmptyEndpoint {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            (key.env() == "AWS_ENDPOINT_URL").then(String::new)
+        }
+    }
+
+    /// Records the URI a call would go to, and stops it there.
+    #[derive(Debug, Clone, Default)]
+    struct Destination(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+    impl aws_sdk_secretsmanager::config::Intercept for Destination {
+        fn name(&self) -> &'static str {
+            "Destination"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+            _: &aws_sdk_secretsmanager::config::RuntimeComponents,
+            _: &mut aws_sdk_secretsmanager::config::ConfigBag,
+        ) -> Result<(), aws_sdk_secretsmanager::error::BoxError> {
+            *self.0.lock().unwrap() = Some(context.request().uri().to_owned());
+            Err("stopped before sending".into())
+        }
+    }
+
+    async fn destination(client: Client) -> Option<String> {
+        let seen = Destination::default();
+        let _ = client
+            .describe_secret()
+            .secret_id("tenant/org_1/vapi")
+            .customize()
+            .interceptor(seen.clone())
+            .send()
+            .await;
+        seen.0.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn the_sdk_would_take_an_empty_endpoint_as_one_and_the_client_does_not() {
+        let sdk_config = SdkConfig::builder()
+            .region(Region::new("us-east-1"))
+            .service_config(EmptyEndpoint)
+            .credentials_provider(
+                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
+                    aws_sdk_secretsmanager::config::Credentials::new(
+                        "test", "test", None, None, "test",
+                    ),
+                ),
+            )
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        // As the SDK reads the template's empty variable: the call panics ("URL was unset").
+        let as_read =
+            Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(&sdk_config).build());
+        let outcome = tokio::spawn(destination(as_read)).await;
+        assert!(outcome.is_err_and(|err| err.is_panic()));
+        // tenant-keys' client: the regional endpoint (unless this test's own environment
+        // overrides it).
+        if endpoint_override(|name| std::env::var(name).ok()).is_none() {
+            let uri = destination(client(&sdk_config, None)).await.unwrap();
+            assert!(
+                uri.starts_with("https://secretsmanager.us-east-1.amazonaws.com"),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_set_endpoint_wins_and_the_general_one_stands_in() {
+        let local = "http://host.docker.internal:5123";
+        assert_eq!(
+            endpoint_override(env(&[(SECRETS_MANAGER_ENDPOINT_ENV, local)])).as_deref(),
+            Some(local)
+        );
+        assert_eq!(
+            endpoint_override(env(&[
+                (SECRETS_MANAGER_ENDPOINT_ENV, ""),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+            ]))
+            .as_deref(),
+            Some("http://127.0.0.1:1")
+        );
+    }
 }

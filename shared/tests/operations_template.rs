@@ -159,3 +159,35 @@ fn every_alarm_watches_a_metric_that_exists_and_notifies_the_optional_topic() {
         "{watched_outcomes:?}"
     );
 }
+
+/// `sam local --env-vars` passes a function only the variables the template declares for it
+/// (aws-sam-cli's `samcli/local/lambdafn/env_vars.py`; issues #1553, #8046): every variable
+/// events/env.json sets must be declared for every function, or it silently never arrives.
+#[test]
+fn every_variable_of_the_sam_local_env_file_is_declared_for_every_function() {
+    let env: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/env.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let set = env["Parameters"].as_object().expect("a Parameters object");
+    assert!(!set.is_empty());
+    let template = template();
+    let globals = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    for (id, function) in resources(&template, "AWS::Serverless::Function") {
+        let own = function["Properties"]["Environment"]["Variables"].as_mapping();
+        for name in set.keys() {
+            let declared = globals.contains_key(name.as_str())
+                || own.is_some_and(|own| own.contains_key(name.as_str()));
+            assert!(declared, "{id} does not declare {name}, which events/env.json sets");
+        }
+    }
+    // Its production value means "as on AWS": the regional endpoint.
+    assert_eq!(
+        globals["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+        Yaml::from(""),
+        "the endpoint's default must be empty"
+    );
+}
