@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tenant_keys::auth::Signer;
 
-/// The three functions, by binary name.
+/// The five functions, by binary name.
 pub const FUNCTIONS: [&str; 5] = [
     "connect-integration",
     "fetch-key",
@@ -106,13 +106,16 @@ pub struct Answer {
     pub body: Value,
 }
 
-/// The emulator and the function instances behind it.
+/// The functions, served by the cargo-lambda emulator (function URLs, its Runtime API on `port`)
+/// or by `sam local start-api` (the HTTP API's routes), and everything the harness started.
 pub struct Stack {
     children: Vec<Child>,
     /// The function instances' process ids, by function.
     instances: Vec<(&'static str, u32)>,
     log_dir: PathBuf,
     port: u16,
+    /// Where the functions answer: `<base_url>/<function>`.
+    base_url: String,
     http: reqwest::Client,
     signer: Signer,
     /// The signing secret's text, to look for in the logs.
@@ -211,6 +214,7 @@ impl Stack {
             instances: Vec::new(),
             log_dir,
             port,
+            base_url: format!("http://127.0.0.1:{port}/lambda-url"),
             http: reqwest::Client::new(),
             signer: Signer::parse(&signing_secret).unwrap(),
             signing_secret,
@@ -273,9 +277,33 @@ impl Stack {
         stack
     }
 
-    /// The function URL base, as `tenant-keys --url` takes it.
+    /// The functions served by something else (`sam local start-api`) at `base_url`, signed
+    /// with `signing_secret` (stored in moto as `signing_secret_id`). `children` are stopped when
+    /// the stack is dropped; what they print goes to files in `log_dir`.
+    pub fn serving_at(
+        base_url: String,
+        signing_secret: String,
+        signing_secret_id: String,
+        children: Vec<Child>,
+        log_dir: PathBuf,
+    ) -> Stack {
+        Stack {
+            children,
+            instances: Vec::new(),
+            log_dir,
+            port: 0,
+            base_url,
+            http: reqwest::Client::new(),
+            signer: Signer::parse(&signing_secret).unwrap(),
+            signing_secret,
+            signing_secret_id,
+            signatures: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The base URL of the functions, as `tenant-keys --url` takes it.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/lambda-url", self.port)
+        self.base_url.clone()
     }
 
     /// Signs `body` (with a fresh webhook-id unless one is given) and POSTs it to `function`.
@@ -334,7 +362,7 @@ impl Stack {
         body: &str,
         headers: &[(&str, String)],
     ) -> Answer {
-        let url = format!("{}/{function}/", self.base_url());
+        let url = format!("{}/{function}", self.base_url);
         let mut request = self
             .http
             .request(method.parse().unwrap(), &url)
@@ -357,8 +385,12 @@ impl Stack {
     }
 
     /// Invokes `function` with a raw Lambda event, as `cargo lambda invoke` (or `sam local
-    /// invoke`) does, and returns the function's raw result.
+    /// invoke`) does, and returns the function's raw result (cargo-lambda's emulator only).
     pub async fn invoke_event(&self, function: &str, event: &Value) -> Value {
+        assert_ne!(
+            self.port, 0,
+            "the Lambda Invoke API is cargo-lambda's emulator's"
+        );
         let url = format!(
             "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
             self.port
@@ -378,6 +410,11 @@ impl Stack {
     /// The signing secret in the form `TENANT_KEYS_SIGNING_SECRET` takes.
     pub fn signing_secret(&self) -> &str {
         &self.signing_secret
+    }
+
+    /// Where the harness keeps what the processes it started print.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
     }
 
     /// Everything the function instances printed so far.

@@ -181,7 +181,10 @@ fn every_variable_of_the_sam_local_env_file_is_declared_for_every_function() {
         for name in set.keys() {
             let declared = globals.contains_key(name.as_str())
                 || own.is_some_and(|own| own.contains_key(name.as_str()));
-            assert!(declared, "{id} does not declare {name}, which events/env.json sets");
+            assert!(
+                declared,
+                "{id} does not declare {name}, which events/env.json sets"
+            );
         }
     }
     // Its production value means "as on AWS": the regional endpoint.
