@@ -15,8 +15,8 @@ list of {"action": "<name or *>", "fault": "throttle" | "error500" | "timeout" |
 - limit_exceeded: answers 400 LimitExceededException without forwarding, as AWS does once a
   secret has about 100 versions younger than 24 h (moto has no such quota).
 
-Without any rule, it still answers as AWS does where moto 5.2.5 is kinder (checked, see
-../shared/ref/secrets-manager.md; AWS's API reference lists InvalidRequestException for each):
+Without any rule, it still answers as AWS does where moto 5.2.5 is kinder (checked against moto;
+AWS's Secrets Manager API reference lists InvalidRequestException for each):
 GetSecretValue, PutSecretValue, UpdateSecret and UpdateSecretVersionStage of a secret scheduled for
 deletion are refused with InvalidRequestException (moto writes, and answers a read of a missing
 stage with ResourceNotFoundException first), and so is CreateSecret of a name scheduled for

@@ -1,5 +1,6 @@
-//! tenant-keys: per-tenant third-party API keys in AWS Secrets Manager, behind three signed
-//! webhook Lambda functions (`connect-integration`, `fetch-key`, `update-key`).
+//! tenant-keys: per-tenant third-party API keys in AWS Secrets Manager, behind five signed
+//! webhook Lambda functions (`connect-integration`, `fetch-key`, `update-key`,
+//! `disconnect-integration`, `list-integrations`).
 //!
 //! This crate holds all of the logic; the function binaries only start it. Secrets live under
 //! `tenant/<tenantId>/<provider>` as the flat JSON object of the provider's fields.
@@ -12,11 +13,13 @@
 //! - [`store`]: the Secrets Manager adapter.
 //! - [`cache`]: fetch-key's per-container read cache.
 //! - [`deadline`]: the time a request has left, from the Lambda context.
-//! - [`ops`]: connect, fetch and update.
+//! - [`ops`]: connect, fetch, update, disconnect and list.
+//! - [`keyring`]: the signing keys, read again as the signing secret changes.
 //! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per request.
 //! - [`config`]: start-up from the environment, logging.
 //! - [`verify`]: checking keys with the provider before they are stored.
+//! - [`Error`]: the one error type, each variant a documented problem code.
 #![warn(missing_docs)]
 
 pub mod auth;
