@@ -75,6 +75,26 @@ pub fn release_binaries() -> PathBuf {
     dir
 }
 
+/// Stores `signing_secret` in moto under a new name starting `<prefix>/`; returns the name.
+pub async fn store_signing_secret(prefix: &str, signing_secret: &str) -> String {
+    let secret_id = unique(&format!("{prefix}/webhook-signing-secret-"));
+    admin_client(&secrets_manager_endpoint())
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(signing_secret)
+        .send()
+        .await
+        .expect("creating the signing secret in moto");
+    secret_id
+}
+
+/// A new folder for what a suite's processes print.
+pub fn new_log_dir(suite: &str) -> PathBuf {
+    let log_dir = std::env::temp_dir().join(unique(&format!("tenant-keys-{suite}-")));
+    std::fs::create_dir_all(&log_dir).unwrap();
+    log_dir
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -195,19 +215,9 @@ impl Stack {
         allow_purge: bool,
         log_level: &str,
     ) -> Stack {
-        let endpoint = secrets_manager_endpoint();
         let binaries = release_binaries();
-        let secret_id = unique("e2e/webhook-signing-secret-");
-        admin_client(&endpoint)
-            .create_secret()
-            .name(&secret_id)
-            .secret_string(&signing_secret)
-            .send()
-            .await
-            .expect("creating the signing secret in moto");
-
-        let log_dir = std::env::temp_dir().join(unique("tenant-keys-e2e-"));
-        std::fs::create_dir_all(&log_dir).unwrap();
+        let secret_id = store_signing_secret("e2e", &signing_secret).await;
+        let log_dir = new_log_dir("e2e");
         let port = free_port();
         let mut stack = Stack {
             children: Vec::new(),

@@ -24,8 +24,8 @@ use base64::Engine as _;
 use scenarios::*;
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
-    Stack, admin_client, free_port, leaks, random_whsec_key, secrets_manager_endpoint, unique,
-    workspace,
+    Stack, free_port, leaks, new_log_dir, random_whsec_key, secrets_manager_endpoint,
+    store_signing_secret, unique, workspace,
 };
 
 /// How long SAM may take to answer on its port: it starts the five containers first (warm
@@ -222,16 +222,8 @@ async fn the_stack_under_sam_local() {
     let forwarded = forwarder(&gateway, moto_address).await;
 
     let signing_secret = random_whsec_key();
-    let secret_id = unique("sam-local/webhook-signing-secret-");
-    admin_client(&moto)
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(&signing_secret)
-        .send()
-        .await
-        .expect("creating the signing secret in moto");
-    let log_dir = std::env::temp_dir().join(unique("tenant-keys-sam-local-"));
-    std::fs::create_dir_all(&log_dir).unwrap();
+    let secret_id = store_signing_secret("sam-local", &signing_secret).await;
+    let log_dir = new_log_dir("sam-local");
     // events/env.json's variables, with this run's secret and port.
     let env_file = log_dir.join("env.json");
     std::fs::write(

@@ -196,10 +196,6 @@ impl SecretStore {
         token: &str,
         tags: &[(&str, &str)],
     ) -> Result<String, StoreError> {
-        let tags = tags
-            .iter()
-            .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
-            .collect();
         let call = self
             .client
             .create_secret()
@@ -207,7 +203,7 @@ impl SecretStore {
             .secret_string(value)
             .client_request_token(token)
             .set_kms_key_id(self.kms_key_id.clone())
-            .set_tags(Some(tags))
+            .set_tags(Some(sdk_tags(tags)))
             .send();
         let output = deadline.bound(call).await?.map_err(classify)?;
         Ok(output.version_id().unwrap_or(token).to_owned())
@@ -341,15 +337,11 @@ impl SecretStore {
         name: &str,
         tags: &[(&str, &str)],
     ) -> Result<(), StoreError> {
-        let tags = tags
-            .iter()
-            .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
-            .collect();
         let call = self
             .client
             .tag_resource()
             .secret_id(name)
-            .set_tags(Some(tags))
+            .set_tags(Some(sdk_tags(tags)))
             .send();
         deadline.bound(call).await?.map_err(classify)?;
         Ok(())
@@ -438,6 +430,13 @@ impl SecretStore {
             })?;
         Ok(())
     }
+}
+
+/// Tags as the SDK takes them.
+fn sdk_tags(tags: &[(&str, &str)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
+        .collect()
 }
 
 /// A date as RFC 3339 (UTC), as the API answers dates.

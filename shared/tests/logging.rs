@@ -14,6 +14,18 @@ use tracing_subscriber::layer::SubscriberExt;
 #[derive(Clone, Default)]
 struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
+impl CapturedLog {
+    /// The functions' JSON log lines, with their filter, written here.
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish()
+            .with(tenant_keys::config::log_filter())
+    }
+}
+
 impl std::io::Write for CapturedLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -27,13 +39,7 @@ impl std::io::Write for CapturedLog {
 #[tokio::test]
 async fn logs_are_one_json_line_per_request_and_never_hold_a_credential() {
     let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish()
-        .with(tenant_keys::config::log_filter());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(log.subscriber());
 
     let app = app();
     let (tenant, version) = connected_tenant(&app).await;
@@ -78,13 +84,7 @@ fn answer_and_log(
     body: &Value,
 ) -> String {
     let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish()
-        .with(tenant_keys::config::log_filter());
-    let answer = tracing::subscriber::with_default(subscriber, || {
+    let answer = tracing::subscriber::with_default(log.subscriber(), || {
         runtime.block_on(call(app, operation, body.clone()))
     });
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
