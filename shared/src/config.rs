@@ -15,7 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
-use crate::http::App;
+use crate::http::{App, Operation};
 use crate::keyring::{self, KeyRing};
 use crate::metrics::MetricsWriter;
 use crate::ops::DisconnectPolicy;
@@ -162,6 +162,28 @@ impl App {
             .with_disconnect_policy(disconnect_policy)
             .with_metrics(MetricsWriter::from_env()))
     }
+}
+
+/// What every function binary does: JSON logging, its state built once from the environment
+/// ([`App::from_env`]), then serving `operation` until Lambda stops the container. A function
+/// that cannot start logs why and serves nothing.
+///
+/// # Errors
+/// The start-up error, or the runtime's.
+pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let app = App::from_env().await.inspect_err(|err| {
+        tracing::error!(
+            error = %err,
+            "{} cannot start; it will not serve requests",
+            operation.name()
+        );
+    })?;
+    let app = &app;
+    lambda_http::run(lambda_http::service_fn(move |request| async move {
+        Ok::<_, std::convert::Infallible>(app.handle(operation, request).await)
+    }))
+    .await
 }
 
 /// disconnect-integration's settings from `DISCONNECT_RECOVERY_DAYS` and `ALLOW_PURGE`.

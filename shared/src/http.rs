@@ -47,7 +47,18 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The function's name, as in logs.
+    /// Every operation, one function each, in the order the docs list them. A new operation is
+    /// added here; `shared/tests/operations_everywhere.rs` then names every other place that
+    /// must know it.
+    pub const ALL: [Operation; 5] = [
+        Operation::ConnectIntegration,
+        Operation::FetchKey,
+        Operation::UpdateKey,
+        Operation::DisconnectIntegration,
+        Operation::ListIntegrations,
+    ];
+
+    /// The function's name: its package, binary and route, and its name in logs.
     pub fn name(self) -> &'static str {
         match self {
             Operation::ConnectIntegration => "connect-integration",

@@ -41,6 +41,6 @@ pub mod store;
 pub mod tenant;
 pub mod verify;
 
-pub use config::init_tracing;
+pub use config::{init_tracing, run};
 pub use error::Error;
 pub use http::{App, Operation};

@@ -144,13 +144,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
-    prop_oneof![
-        Just(Operation::ConnectIntegration),
-        Just(Operation::FetchKey),
-        Just(Operation::UpdateKey),
-        Just(Operation::DisconnectIntegration),
-        Just(Operation::ListIntegrations)
-    ]
+    prop::sample::select(Operation::ALL.to_vec())
 }
 
 fn request(method: &str, headers: &[(&str, String)], body: Vec<u8>) -> Request {
