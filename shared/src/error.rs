@@ -87,6 +87,31 @@ pub enum Error {
     Internal(String),
 }
 
+/// Every problem code with its HTTP status, in the order of README's error table: the one list of
+/// codes. README's table and the TypeScript client's `API_ERROR_CODES` are checked against it
+/// (`shared/tests/error_codes.rs`), and every [`Error`] maps to one of these.
+pub const CODES: [(u16, &str); 19] = [
+    (400, "invalid_json"),
+    (400, "invalid_request"),
+    (400, "invalid_tenant_id"),
+    (400, "unknown_provider"),
+    (400, "invalid_credentials"),
+    (401, "unauthorized"),
+    (403, "purge_disabled"),
+    (404, "not_found"),
+    (405, "method_not_allowed"),
+    (409, "version_conflict"),
+    (409, "idempotency_conflict"),
+    (409, "secret_unavailable"),
+    (413, "payload_too_large"),
+    (422, "credentials_rejected"),
+    (429, "too_many_writes"),
+    (500, "invalid_stored_value"),
+    (500, "internal"),
+    (503, "provider_unavailable"),
+    (503, "upstream_unavailable"),
+];
+
 impl Error {
     /// The stable machine-readable problem code, as documented in README.md.
     pub fn code(&self) -> &'static str {

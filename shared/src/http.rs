@@ -468,8 +468,22 @@ mod tests {
             (Error::UpstreamUnavailable, 503),
             (Error::Internal(String::new()), 500),
         ];
-        for (err, status) in cases {
-            assert_eq!(problem(&err).status(), status, "{}", err.code());
+        for (err, status) in &cases {
+            assert_eq!(problem(err).status(), *status, "{}", err.code());
+            assert!(
+                crate::error::CODES.contains(&(*status, err.code())),
+                "{} is not in error::CODES",
+                err.code()
+            );
+        }
+        // And every listed code is some error's.
+        for (status, code) in crate::error::CODES {
+            assert!(
+                cases
+                    .iter()
+                    .any(|(err, s)| *s == status && err.code() == code),
+                "{code} is listed but no error has it"
+            );
         }
     }
 }

@@ -30,7 +30,7 @@ mod catalog;
 pub mod config;
 pub mod credentials;
 pub mod deadline;
-mod error;
+pub mod error;
 pub mod http;
 pub mod keyring;
 pub mod metrics;

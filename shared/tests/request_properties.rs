@@ -21,28 +21,8 @@ const SIGNING_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const SIGNED_CASES: u32 = 10_000;
 const UNSIGNED_CASES: u32 = 5_000;
 
-/// Every status and problem code of the contract (README "Errors").
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "invalid_json"),
-    (400, "invalid_request"),
-    (400, "invalid_tenant_id"),
-    (400, "unknown_provider"),
-    (400, "invalid_credentials"),
-    (401, "unauthorized"),
-    (403, "purge_disabled"),
-    (404, "not_found"),
-    (405, "method_not_allowed"),
-    (409, "version_conflict"),
-    (409, "idempotency_conflict"),
-    (409, "secret_unavailable"),
-    (413, "payload_too_large"),
-    (422, "credentials_rejected"),
-    (429, "too_many_writes"),
-    (500, "invalid_stored_value"),
-    (500, "internal"),
-    (503, "provider_unavailable"),
-    (503, "upstream_unavailable"),
-];
+/// Every status and problem code of the contract.
+const DOCUMENTED: &[(u16, &str)] = &tenant_keys::error::CODES;
 
 fn not_found() -> HttpResponse {
     let body = r#"{"__type":"ResourceNotFoundException","message":"not found"}"#;
