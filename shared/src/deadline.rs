@@ -13,7 +13,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use crate::store::StoreError;
+use crate::Error;
+
+/// The request's time is up: a call was not started, or was cut off, or a pause would leave no
+/// time for the next call. Answered `503 upstream_unavailable` (with `Retry-After`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TimeUp(&'static str);
+
+impl From<TimeUp> for Error {
+    fn from(_: TimeUp) -> Self {
+        Error::UpstreamUnavailable
+    }
+}
 
 /// Time kept back from the Lambda deadline to write the answer and the log line.
 pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
@@ -66,33 +78,48 @@ impl Deadline {
         self.at.saturating_duration_since(Instant::now())
     }
 
-    /// Runs one Secrets Manager call within the time left.
+    /// Runs one Secrets Manager call within the time left, and counts it.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] without starting the call when less than [`MIN_CALL_TIME`]
-    /// is left, or when the call has not finished by the deadline.
-    pub async fn bound<F: Future>(&self, call: F) -> Result<F::Output, StoreError> {
+    /// [`TimeUp`] without starting the call when less than [`MIN_CALL_TIME`] is left, or when
+    /// the call has not finished by the deadline.
+    pub async fn bound<F: Future>(&self, call: F) -> Result<F::Output, TimeUp> {
+        self.within(self.remaining(), || {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            call
+        })
+        .await
+    }
+
+    /// Runs a call (started by `start`) for at most `limit` and never past the deadline; it is
+    /// not started when less than [`MIN_CALL_TIME`] is left.
+    ///
+    /// # Errors
+    /// [`TimeUp`] when the call was not started or did not finish in time.
+    pub async fn within<F: Future>(
+        &self,
+        limit: Duration,
+        start: impl FnOnce() -> F,
+    ) -> Result<F::Output, TimeUp> {
         let remaining = self.remaining();
         if remaining < MIN_CALL_TIME {
-            return Err(StoreError::Unavailable(
-                "not enough time left before the function's deadline to call Secrets Manager"
-                    .into(),
+            return Err(TimeUp(
+                "not enough time left before the function's deadline for another call",
             ));
         }
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        tokio::time::timeout(remaining, call).await.map_err(|_| {
-            StoreError::Unavailable("Secrets Manager did not answer before the deadline".into())
-        })
+        tokio::time::timeout(remaining.min(limit), start())
+            .await
+            .map_err(|_| TimeUp("the call did not finish before the deadline"))
     }
 
     /// Sleeps for `pause`, or fails at once if the pause would leave less than [`MIN_CALL_TIME`].
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when there is no time for another round after the pause.
-    pub async fn pause(&self, pause: Duration) -> Result<(), StoreError> {
+    /// [`TimeUp`] when there is no time for another round after the pause.
+    pub async fn pause(&self, pause: Duration) -> Result<(), TimeUp> {
         if self.remaining() < pause + MIN_CALL_TIME {
-            return Err(StoreError::Unavailable(
-                "no time left before the function's deadline for another round".into(),
+            return Err(TimeUp(
+                "no time left before the function's deadline for another round",
             ));
         }
         tokio::time::sleep(pause).await;
@@ -132,8 +159,9 @@ mod tests {
         let deadline = Deadline::after(MIN_CALL_TIME / 2);
         let mut started = false;
         let result = deadline.bound(async { started = true }).await;
-        assert!(matches!(result, Err(StoreError::Unavailable(_))));
+        assert!(result.is_err());
         assert!(!started);
+        assert_eq!(deadline.calls(), 0);
     }
 
     #[tokio::test]
@@ -143,7 +171,8 @@ mod tests {
         let result = deadline
             .bound(tokio::time::sleep(Duration::from_secs(5)))
             .await;
-        assert!(matches!(result, Err(StoreError::Unavailable(_))));
+        assert!(result.is_err());
         assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(deadline.calls(), 1);
     }
 }

@@ -17,7 +17,7 @@ use aws_sdk_secretsmanager::primitives::DateTimeFormat;
 use aws_sdk_secretsmanager::types::Tag;
 
 use crate::Error;
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, TimeUp};
 
 /// The stage label of the version callers read by default.
 pub const STAGE_CURRENT: &str = "AWSCURRENT";
@@ -54,6 +54,12 @@ pub enum StoreError {
     /// Anything else (access denied, a malformed call…), with the SDK's description.
     #[error("Secrets Manager call failed: {0}")]
     Other(String),
+}
+
+impl From<TimeUp> for StoreError {
+    fn from(time_up: TimeUp) -> Self {
+        StoreError::Unavailable(time_up.to_string())
+    }
 }
 
 impl From<StoreError> for Error {

@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::Error;
 use crate::credentials::{Credentials, View};
-use crate::deadline::{Deadline, MIN_CALL_TIME};
+use crate::deadline::Deadline;
 use crate::provider::{Check, KeyIn, Piece, Provider, pieces};
 use base64::Engine as _;
 
@@ -71,15 +71,11 @@ impl ProviderChecker {
     ) -> Result<(), Error> {
         let check = required_check(provider)?;
         let request = build_request(provider, check, credentials)?;
-        let remaining = deadline.remaining();
-        if remaining < MIN_CALL_TIME {
-            return Err(unavailable(provider));
-        }
-        let response =
-            tokio::time::timeout(remaining.min(CHECK_TIMEOUT), self.client.request(request))
-                .await
-                .map_err(|_| unavailable(provider))?
-                .map_err(|_| unavailable(provider))?;
+        let response = deadline
+            .within(CHECK_TIMEOUT, || self.client.request(request))
+            .await
+            .map_err(|_| unavailable(provider))?
+            .map_err(|_| unavailable(provider))?;
         let status = response.status().as_u16();
         drop(response); // the body is never read: it may echo the key
         if check.accepted.contains(&status) {
