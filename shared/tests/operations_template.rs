@@ -194,3 +194,56 @@ fn every_variable_of_the_sam_local_env_file_is_declared_for_every_function() {
         "the endpoint's default must be empty"
     );
 }
+
+/// Every variable the functions read, by its constant in the code: README names each, and each
+/// variable the template sets for the functions is one of them (no setting the code ignores).
+#[test]
+fn the_environment_the_functions_read_is_documented_and_nothing_else_is_set() {
+    use tenant_keys::config::*;
+    let read = [
+        WEBHOOK_SECRET_ID_ENV,
+        SECRETS_REGION_ENV,
+        CACHE_TTL_ENV,
+        CACHE_MAX_ENTRIES_ENV,
+        KMS_KEY_ENV,
+        RECOVERY_DAYS_ENV,
+        ALLOW_PURGE_ENV,
+        SIGNING_KEYS_MAX_AGE_ENV,
+        SIGNING_KEYS_RECHECK_ENV,
+        SECRETS_MANAGER_ENDPOINT_ENV,
+        LOG_LEVEL_ENV,
+        tenant_keys::metrics::NAMESPACE_ENV,
+        tenant_keys::provider::CHECK_BASE_URL_ENV_PREFIX,
+    ];
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let undocumented: Vec<&str> = read
+        .iter()
+        .copied()
+        .filter(|name| !readme.contains(name))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "README does not name {undocumented:?}"
+    );
+
+    let template = template();
+    let mut set: Vec<String> = Vec::new();
+    let mut add = |variables: &Yaml| {
+        if let Some(variables) = variables.as_mapping() {
+            set.extend(variables.keys().map(|key| key.as_str().unwrap().to_owned()));
+        }
+    };
+    add(&template["Globals"]["Function"]["Environment"]["Variables"]);
+    for (_, function) in resources(&template, "AWS::Serverless::Function") {
+        add(&function["Properties"]["Environment"]["Variables"]);
+    }
+    let ignored: Vec<&String> = set
+        .iter()
+        .filter(|name| !read.contains(&name.as_str()))
+        .collect();
+    assert!(
+        ignored.is_empty(),
+        "the template sets {ignored:?}, which no code reads"
+    );
+}
