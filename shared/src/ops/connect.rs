@@ -8,7 +8,8 @@ use crate::request::ConnectRequest;
 use crate::store::{STAGE_CURRENT, STAGE_PENDING, SecretStore, StoreError};
 use crate::verify::ProviderChecker;
 
-use super::{Written, backoff, idempotency_conflict, kept_changing, version_token};
+use super::Written;
+use super::rounds::{backoff, idempotency_conflict, kept_changing, version_token};
 
 /// The most times connect tries to move `AWSCURRENT` to its version when other writes keep
 /// landing in between. A move writes no version, so this bound only limits time and calls.

@@ -12,7 +12,7 @@ use crate::request::{DisconnectRequest, Target};
 use crate::store::{SecretStore, StoreError};
 use crate::tenant::TenantId;
 
-use super::unless_disconnected;
+use super::rounds::{call_retrying_lifted_refusals, per_provider, version_token};
 
 /// The stack's disconnect settings.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +92,7 @@ pub async fn disconnect(
         },
         Target::AllProviders => {
             let each = PROVIDERS.iter().map(one).collect();
-            let disconnected = super::per_provider(each).await?;
+            let disconnected = per_provider(each).await?;
             Ok(disconnected.into_iter().flatten().collect())
         }
     }
@@ -114,7 +114,7 @@ const CLOCK_MARGIN_SECONDS: f64 = 1.0;
 /// characters of SHA-256 over both (tag keys are at most 128 characters; a webhook-id may be
 /// longer and hold characters a tag key may not).
 pub fn mark_of(webhook_id: &WebhookId, name: &str) -> String {
-    let digest = super::version_token(webhook_id, name, "disconnect");
+    let digest = version_token(webhook_id, name, "disconnect");
     format!("{MARK_PREFIX}{}", &digest[..32])
 }
 
@@ -180,7 +180,7 @@ async fn delete(
     window: Option<u8>,
     disconnected: impl Fn(String) -> Option<Disconnected>,
 ) -> Result<Option<Disconnected>, Error> {
-    match unless_disconnected(store, deadline, name, || {
+    match call_retrying_lifted_refusals(store, deadline, name, || {
         store.delete(deadline, name, window)
     })
     .await

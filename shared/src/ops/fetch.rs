@@ -8,7 +8,7 @@ use crate::credentials::{Credentials, View};
 use crate::deadline::Deadline;
 use crate::request::{FetchRequest, VersionChoice};
 
-use super::unless_disconnected;
+use super::rounds::call_retrying_lifted_refusals;
 use crate::store::{
     STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError, StoredSecret,
 };
@@ -55,7 +55,7 @@ pub async fn fetch(
     {
         return fetched(request, &cached, true);
     }
-    let read = unless_disconnected(store, deadline, &name, || {
+    let read = call_retrying_lifted_refusals(store, deadline, &name, || {
         store.get(deadline, &name, selector)
     })
     .await
@@ -112,7 +112,7 @@ async fn servable_from_cache(
 }
 
 /// The error a failed read answers (a refusal — scheduled for deletion — is settled before, by
-/// [`unless_disconnected`]).
+/// [`call_retrying_lifted_refusals`]).
 fn read_failure(version: &VersionChoice, err: StoreError) -> Error {
     match (err, version) {
         (StoreError::NotFound, VersionChoice::Previous) => {

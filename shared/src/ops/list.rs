@@ -36,7 +36,7 @@ pub async fn list(
         .iter()
         .map(|provider| describe(store, deadline, request, provider))
         .collect();
-    let described = super::per_provider(each).await?;
+    let described = super::rounds::per_provider(each).await?;
     Ok(described.into_iter().flatten().collect())
 }
 

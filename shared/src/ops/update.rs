@@ -12,7 +12,8 @@ use crate::store::{
 };
 use crate::verify::ProviderChecker;
 
-use super::{Written, backoff, idempotency_conflict, kept_changing, refusal_passed, version_token};
+use super::Written;
+use super::rounds::{backoff, deletion_lifted, idempotency_conflict, kept_changing, version_token};
 
 /// The most compare-and-swap rounds one request takes. A round that loses has written one
 /// version, so one update writes at most this many versions (AWS refuses writes to a secret once
@@ -158,7 +159,7 @@ pub async fn update(
             // A disconnect landed since the read (AWS refuses writes to a secret scheduled for
             // deletion): not found, dated; or a reconnect restored it already: start again.
             Err(StoreError::Refused) => {
-                refusal_passed(store, deadline, &name).await?;
+                deletion_lifted(store, deadline, &name).await?;
                 continue;
             }
             other => other.map_err(idempotency_conflict)?,
@@ -168,7 +169,7 @@ pub async fn update(
             .await
         {
             Ok(()) => return Ok(answer(token, true, credentials)),
-            Err(StoreError::Refused) => refusal_passed(store, deadline, &name).await?,
+            Err(StoreError::Refused) => deletion_lifted(store, deadline, &name).await?,
             Err(StoreError::StageMoved) => {
                 let now = store.versions(deadline, &name).await?;
                 if now.holding(STAGE_CURRENT) == Some(token.as_str()) {
