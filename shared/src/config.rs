@@ -12,12 +12,13 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::app::App;
 use crate::auth::{KeyError, SigningKeys};
 use crate::cache::{DEFAULT_MAX_ENTRIES, DEFAULT_TTL, ReadCache};
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
-use crate::http::{App, Operation};
 use crate::keyring::{self, KeyRing};
 use crate::metrics::MetricsWriter;
+use crate::operation::Operation;
 use crate::ops::DisconnectPolicy;
 use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, SecretStore, Selector, StoreError};
 

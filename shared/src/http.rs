@@ -1,27 +1,27 @@
-//! The HTTP edge: method and size checks, authentication, dispatch to the operations, the JSON
-//! answers, and the one place where an [`Error`] becomes an `application/problem+json` response.
-//! Each request ends in exactly one JSON log line (the audit trail: operation, tenant, provider,
-//! outcome, request id, `webhook-id`, version read or written) and one metrics line.
+//! The HTTP edge: method and size checks, authentication, dispatch to the operations, and the
+//! one place where an answer ([`crate::answers`]) or an [`Error`] becomes a response. Each request
+//! ends in exactly one JSON log line (the audit trail: operation, tenant, provider, outcome,
+//! request id, `webhook-id`, version read or written) and one metrics line.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::Error;
-use crate::cache::ReadCache;
-use crate::credentials::View;
+use crate::answers::{
+    DisconnectAllAnswer, DisconnectedEntry, FetchAnswer, ListAnswer, Problem, WriteAnswer,
+};
+use crate::app::App;
+use crate::auth::WebhookId;
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
-use crate::keyring::KeyRing;
-use crate::metrics::{MetricsWriter, RequestMetrics};
-use crate::ops::{self, DisconnectPolicy, Written};
+use crate::metrics::RequestMetrics;
+use crate::operation::Operation;
+use crate::ops;
 use crate::request::{
     ConnectRequest, DisconnectRequest, FetchRequest, ListRequest, Target, UpdateRequest,
 };
-use crate::store::SecretStore;
-use crate::verify::ProviderChecker;
 
 /// Largest accepted request body: 64 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -30,58 +30,6 @@ const RETRY_AFTER_SECONDS: &str = "2";
 /// Seconds a caller is asked to wait after `too_many_writes`: AWS's version quota frees up as
 /// versions turn 24 hours old, so nothing helps within minutes; an hour is the least honest wait.
 const QUOTA_RETRY_AFTER_SECONDS: &str = "3600";
-
-/// Which function is serving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// `connect-integration`.
-    ConnectIntegration,
-    /// `fetch-key`.
-    FetchKey,
-    /// `update-key`.
-    UpdateKey,
-    /// `disconnect-integration`.
-    DisconnectIntegration,
-    /// `list-integrations`.
-    ListIntegrations,
-}
-
-impl Operation {
-    /// Every operation, one function each, in the order the docs list them. A new operation is
-    /// added here; `shared/tests/operations_everywhere.rs` then names every other place that
-    /// must know it.
-    pub const ALL: [Operation; 5] = [
-        Operation::ConnectIntegration,
-        Operation::FetchKey,
-        Operation::UpdateKey,
-        Operation::DisconnectIntegration,
-        Operation::ListIntegrations,
-    ];
-
-    /// The function's name: its package, binary and route, and its name in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::ConnectIntegration => "connect-integration",
-            Operation::FetchKey => "fetch-key",
-            Operation::UpdateKey => "update-key",
-            Operation::DisconnectIntegration => "disconnect-integration",
-            Operation::ListIntegrations => "list-integrations",
-        }
-    }
-}
-
-/// One function's state for the life of its container: the store, the signing keys,
-/// fetch-key's read cache and disconnect-integration's policy.
-#[derive(Debug)]
-pub struct App {
-    store: SecretStore,
-    keys: KeyRing,
-    cache: ReadCache,
-    disconnect_policy: DisconnectPolicy,
-    metrics: MetricsWriter,
-    /// Built on the first request that asks to `verify`.
-    checker: OnceLock<ProviderChecker>,
-}
 
 /// What the log and metrics lines may say of a request: only validated ids, never values.
 #[derive(Default)]
@@ -96,44 +44,21 @@ struct LogFields {
     cache_hit: Option<bool>,
 }
 
+/// A successful answer: its status and JSON body.
+struct Answer {
+    status: StatusCode,
+    body: String,
+}
+
+impl Answer {
+    fn new(status: StatusCode, body: &impl Serialize) -> Result<Answer, Error> {
+        let body = serde_json::to_string(body)
+            .map_err(|err| Error::Internal(format!("an answer did not serialize: {err}")))?;
+        Ok(Answer { status, body })
+    }
+}
+
 impl App {
-    /// Puts a function together from its store, signing keys and read cache, with the default
-    /// [`DisconnectPolicy`] and no metrics output ([`App::with_metrics`] adds it).
-    pub fn new(store: SecretStore, keys: impl Into<KeyRing>, cache: ReadCache) -> Self {
-        App {
-            store,
-            keys: keys.into(),
-            cache,
-            disconnect_policy: DisconnectPolicy::default(),
-            metrics: MetricsWriter::silent(),
-            checker: OnceLock::new(),
-        }
-    }
-
-    /// The provider checker, built on first use; `None` when the request does not verify.
-    fn checker(&self, verify: bool) -> Result<Option<&ProviderChecker>, Error> {
-        if !verify {
-            return Ok(None);
-        }
-        if self.checker.get().is_none() {
-            let _ = self.checker.set(ProviderChecker::new()?);
-        }
-        Ok(self.checker.get())
-    }
-
-    /// The same function writing its metrics with `metrics`.
-    pub fn with_metrics(self, metrics: MetricsWriter) -> Self {
-        App { metrics, ..self }
-    }
-
-    /// The same function with another disconnect policy (recovery window, purge allowed).
-    pub fn with_disconnect_policy(self, disconnect_policy: DisconnectPolicy) -> Self {
-        App {
-            disconnect_policy,
-            ..self
-        }
-    }
-
     /// Serves one request of `operation` and logs it. Never fails: every error is a problem
     /// response.
     pub async fn handle(&self, operation: Operation, request: Request) -> Response<Body> {
@@ -166,12 +91,12 @@ impl App {
             webhook_id,
         });
         match outcome {
-            Ok((status, body)) => {
+            Ok(answer) => {
                 tracing::info!(
                     operation = operation.name(),
                     tenant_id,
                     provider,
-                    status = status.as_u16(),
+                    status = answer.status.as_u16(),
                     outcome = "ok",
                     latency_ms,
                     request_id,
@@ -179,7 +104,7 @@ impl App {
                     version_id,
                     "request served"
                 );
-                respond(status, "application/json", body)
+                respond(answer.status, "application/json", answer.body)
             }
             Err(err) => {
                 let status = err.status();
@@ -198,13 +123,14 @@ impl App {
         }
     }
 
+    /// The checks every request passes (method, size, signature), then the operation.
     async fn serve(
         &self,
         operation: Operation,
         request: &Request,
         deadline: &Deadline,
         log: &mut LogFields,
-    ) -> Result<(StatusCode, Value), Error> {
+    ) -> Result<Answer, Error> {
         if request.method() != http::Method::POST {
             return Err(Error::MethodNotAllowed);
         }
@@ -215,154 +141,135 @@ impl App {
         let webhook_id = self.keys.verify(deadline, request.headers(), body).await?;
         log.webhook_id = Some(webhook_id.as_str().to_owned());
         match operation {
-            Operation::ConnectIntegration => {
-                let request = ConnectRequest::parse(body)?;
-                log.tenant_id = Some(request.tenant.as_str().to_owned());
-                log.provider = Some(request.provider.id);
-                let checker = self.checker(request.verify)?;
-                let written =
-                    ops::connect(&self.store, deadline, &request, &webhook_id, checker).await?;
-                log.version_id = Some(written.version_id.clone());
-                let status = if written.created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
-                Ok((
-                    status,
-                    written_body(request.tenant.as_str(), request.provider.id, written),
-                ))
-            }
-            Operation::FetchKey => {
-                let request = FetchRequest::parse(body)?;
-                log.tenant_id = Some(request.tenant.as_str().to_owned());
-                log.provider = Some(request.provider.id);
-                let fetched = ops::fetch(&self.store, &self.cache, deadline, &request).await?;
-                log.version_id = Some(fetched.version_id.clone());
-                log.cache_hit = Some(fetched.from_cache);
-                Ok((
-                    StatusCode::OK,
-                    json!({
-                        "tenantId": request.tenant.as_str(),
-                        "provider": request.provider.id,
-                        "versionId": fetched.version_id,
-                        "credentials": fetched.credentials.view(request.view),
-                    }),
-                ))
-            }
-            Operation::UpdateKey => {
-                let request = UpdateRequest::parse(body)?;
-                log.tenant_id = Some(request.tenant.as_str().to_owned());
-                log.provider = Some(request.provider.id);
-                let checker = self.checker(request.verify)?;
-                let written =
-                    ops::update(&self.store, deadline, &request, &webhook_id, checker).await?;
-                log.version_id = Some(written.version_id.clone());
-                Ok((
-                    StatusCode::OK,
-                    written_body(request.tenant.as_str(), request.provider.id, written),
-                ))
-            }
+            Operation::ConnectIntegration => self.connect(body, deadline, &webhook_id, log).await,
+            Operation::FetchKey => self.fetch(body, deadline, log).await,
+            Operation::UpdateKey => self.update(body, deadline, &webhook_id, log).await,
             Operation::DisconnectIntegration => {
-                let request = DisconnectRequest::parse(body)?;
-                log.tenant_id = Some(request.tenant.as_str().to_owned());
-                if let Target::One(provider) = request.target {
-                    log.provider = Some(provider.id);
-                }
-                let disconnected = ops::disconnect(
-                    &self.store,
-                    deadline,
-                    &self.disconnect_policy,
-                    &request,
-                    &webhook_id,
-                )
-                .await?;
-                let tenant_id = request.tenant.as_str();
-                let body = match request.target {
-                    Target::One(_) => disconnected
-                        .first()
-                        .map(|one| {
-                            json!({
-                                "tenantId": tenant_id,
-                                "provider": one.provider.id,
-                                "deletionDate": one.deletion_date,
-                                "purged": one.purged,
-                            })
-                        })
-                        .ok_or_else(|| Error::Internal("disconnect answered nothing".into()))?,
-                    Target::AllProviders => json!({
-                        "tenantId": tenant_id,
-                        "integrations": disconnected
-                            .iter()
-                            .map(|one| json!({
-                                "provider": one.provider.id,
-                                "deletionDate": one.deletion_date,
-                                "purged": one.purged,
-                            }))
-                            .collect::<Vec<_>>(),
-                    }),
-                };
-                Ok((StatusCode::OK, body))
+                self.disconnect(body, deadline, &webhook_id, log).await
             }
-            Operation::ListIntegrations => {
-                let request = ListRequest::parse(body)?;
-                log.tenant_id = Some(request.tenant.as_str().to_owned());
-                let integrations = ops::list(&self.store, deadline, &request).await?;
-                let integrations: Vec<Value> = integrations
-                    .iter()
-                    .map(|integration| {
-                        let mut entry = json!({
-                            "provider": integration.provider.id,
-                            "status": if integration.deletion_date.is_some() { "disconnected" } else { "connected" },
-                            "versionId": integration.version_id,
-                            "createdDate": integration.created_date,
-                            "lastChangedDate": integration.last_changed_date,
-                        });
-                        if let Some(date) = &integration.deletion_date {
-                            entry["deletionDate"] = json!(date);
-                        }
-                        entry
-                    })
-                    .collect();
-                Ok((
-                    StatusCode::OK,
-                    json!({"tenantId": request.tenant.as_str(), "integrations": integrations}),
-                ))
-            }
+            Operation::ListIntegrations => self.list(body, deadline, log).await,
         }
     }
-}
 
-/// The answer of connect and update: the credentials only masked; `verified` only when the
-/// request asked to verify.
-fn written_body(tenant_id: &str, provider: &str, written: Written) -> Value {
-    let mut body = json!({
-        "tenantId": tenant_id,
-        "provider": provider,
-        "versionId": written.version_id,
-        "created": written.created,
-        "changed": written.changed,
-        "restored": written.restored,
-        "credentials": written.credentials.view(View::Masked),
-    });
-    if written.verified {
-        body["verified"] = json!(true);
+    async fn connect(
+        &self,
+        body: &[u8],
+        deadline: &Deadline,
+        webhook_id: &WebhookId,
+        log: &mut LogFields,
+    ) -> Result<Answer, Error> {
+        let request = ConnectRequest::parse(body)?;
+        log.tenant_id = Some(request.tenant.as_str().to_owned());
+        log.provider = Some(request.provider.id);
+        let checker = self.checker(request.verify)?;
+        let written = ops::connect(&self.store, deadline, &request, webhook_id, checker).await?;
+        log.version_id = Some(written.version_id.clone());
+        let status = if written.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Answer::new(
+            status,
+            &WriteAnswer::new(&request.tenant, request.provider.id, written),
+        )
     }
-    body
+
+    async fn fetch(
+        &self,
+        body: &[u8],
+        deadline: &Deadline,
+        log: &mut LogFields,
+    ) -> Result<Answer, Error> {
+        let request = FetchRequest::parse(body)?;
+        log.tenant_id = Some(request.tenant.as_str().to_owned());
+        log.provider = Some(request.provider.id);
+        let fetched = ops::fetch(&self.store, &self.cache, deadline, &request).await?;
+        log.version_id = Some(fetched.version_id.clone());
+        log.cache_hit = Some(fetched.from_cache);
+        Answer::new(
+            StatusCode::OK,
+            &FetchAnswer::new(&request.tenant, request.provider.id, fetched, request.view),
+        )
+    }
+
+    async fn update(
+        &self,
+        body: &[u8],
+        deadline: &Deadline,
+        webhook_id: &WebhookId,
+        log: &mut LogFields,
+    ) -> Result<Answer, Error> {
+        let request = UpdateRequest::parse(body)?;
+        log.tenant_id = Some(request.tenant.as_str().to_owned());
+        log.provider = Some(request.provider.id);
+        let checker = self.checker(request.verify)?;
+        let written = ops::update(&self.store, deadline, &request, webhook_id, checker).await?;
+        log.version_id = Some(written.version_id.clone());
+        Answer::new(
+            StatusCode::OK,
+            &WriteAnswer::new(&request.tenant, request.provider.id, written),
+        )
+    }
+
+    async fn disconnect(
+        &self,
+        body: &[u8],
+        deadline: &Deadline,
+        webhook_id: &WebhookId,
+        log: &mut LogFields,
+    ) -> Result<Answer, Error> {
+        let request = DisconnectRequest::parse(body)?;
+        log.tenant_id = Some(request.tenant.as_str().to_owned());
+        if let Target::One(provider) = request.target {
+            log.provider = Some(provider.id);
+        }
+        let disconnected = ops::disconnect(
+            &self.store,
+            deadline,
+            &self.disconnect_policy,
+            &request,
+            webhook_id,
+        )
+        .await?;
+        match request.target {
+            Target::One(_) => {
+                let one = disconnected
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Internal("disconnect answered nothing".into()))?;
+                Answer::new(
+                    StatusCode::OK,
+                    &DisconnectedEntry::one(&request.tenant, one),
+                )
+            }
+            Target::AllProviders => Answer::new(
+                StatusCode::OK,
+                &DisconnectAllAnswer::new(&request.tenant, disconnected),
+            ),
+        }
+    }
+
+    async fn list(
+        &self,
+        body: &[u8],
+        deadline: &Deadline,
+        log: &mut LogFields,
+    ) -> Result<Answer, Error> {
+        let request = ListRequest::parse(body)?;
+        log.tenant_id = Some(request.tenant.as_str().to_owned());
+        let integrations = ops::list(&self.store, deadline, &request).await?;
+        Answer::new(
+            StatusCode::OK,
+            &ListAnswer::new(&request.tenant, integrations),
+        )
+    }
 }
 
 /// The one mapping of an error to its `application/problem+json` response (RFC 9457).
 pub fn problem(err: &Error) -> Response<Body> {
-    let mut body = json!({
-        "type": format!("urn:tenant-keys:problem:{}", err.code()),
-        "title": err.title(),
-        "status": err.status().as_u16(),
-        "detail": err.detail(),
-        "code": err.code(),
-    });
-    if let Error::ScheduledForDeletion { deletion_date } = err {
-        body["deletionDate"] = json!(deletion_date);
-    }
+    // A struct of strings and numbers always serializes.
+    let body = serde_json::to_string(&Problem::new(err)).unwrap_or_default();
     let mut response = respond(err.status(), "application/problem+json", body);
     let headers = response.headers_mut();
     match err {
@@ -386,8 +293,8 @@ pub fn problem(err: &Error) -> Response<Body> {
     response
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -398,6 +305,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: Value) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn body_of(response: &Response<Body>) -> Value {
         serde_json::from_slice(response.body().as_ref()).unwrap()

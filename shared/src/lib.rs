@@ -15,13 +15,18 @@
 //! - [`deadline`]: the time a request has left, from the Lambda context.
 //! - [`ops`]: connect, fetch, update, disconnect and list.
 //! - [`keyring`]: the signing keys, read again as the signing secret changes.
-//! - [`http`]: the HTTP edge and the one mapping of errors to problem responses.
+//! - [`operation`]: the list of operations, one function each.
+//! - [`app`]: a function's state for the life of its container.
+//! - [`http`]: the HTTP edge: checks, dispatch, log and metrics lines, errors as problems.
+//! - [`answers`]: the JSON answers, one type each.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per request.
 //! - [`config`]: start-up from the environment, logging.
 //! - [`verify`]: checking keys with the provider before they are stored.
 //! - [`Error`]: the one error type, each variant a documented problem code.
 #![warn(missing_docs)]
 
+pub mod answers;
+pub mod app;
 pub mod auth;
 pub mod cache;
 // The catalog's rules run in build.rs, which includes the module; here only for its unit tests.
@@ -34,6 +39,7 @@ pub mod error;
 pub mod http;
 pub mod keyring;
 pub mod metrics;
+pub mod operation;
 pub mod ops;
 pub mod provider;
 pub mod request;
@@ -41,6 +47,7 @@ pub mod store;
 pub mod tenant;
 pub mod verify;
 
+pub use app::App;
 pub use config::{init_tracing, run};
 pub use error::Error;
-pub use http::{App, Operation};
+pub use operation::Operation;

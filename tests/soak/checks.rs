@@ -8,7 +8,8 @@
 //!   value after a disconnect answered before it started (with no connect since);
 //! - each integration's final state is the one the last lifecycle answer describes;
 //! - `409`s only where a conflict really happened; exactly one `201` per connected integration;
-//! - AWSCURRENT always a version some request was answered 2xx for;
+//! - AWSCURRENT always a version some request was answered 2xx for (or one a request with an
+//!   attempt answered `503` may have written);
 //! - fetch-key's memory flat after warm-up; no credential value in the functions' output.
 
 use std::collections::{HashMap, HashSet};
@@ -328,6 +329,29 @@ fn fresh_reads_are_fresh(records: &[&Record], violations: &mut Vec<String>) {
     }
 }
 
+/// Every write and lifecycle request on one integration, in order of start, for a violation's
+/// message.
+fn history(records: &[&Record], tenant: usize, provider: usize) -> String {
+    let mut concerned: Vec<_> = records
+        .iter()
+        .filter(|r| r.op.writes() && r.concerns(tenant, provider))
+        .collect();
+    concerned.sort_by_key(|r| r.start);
+    concerned
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (attempts {}, webhook-id {}, versionId {:?})",
+                describe(r),
+                r.attempts,
+                r.webhook_id,
+                r.version_id()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// How the final states compared: checked, and left open because another lifecycle request
 /// overlapped the last one answered 2xx, or failed after it (its effect is unknown).
 #[derive(Debug, Default)]
@@ -371,10 +395,12 @@ async fn final_states(
                     .map(|(id, _)| id.as_str());
                 let unknown_outcome = records
                     .iter()
-                    .any(|r| r.op.writes() && r.concerns(tenant, provider) && r.status == 503);
+                    .any(|r| r.op.writes() && r.concerns(tenant, provider) && r.outcome_unknown());
                 if !current.is_some_and(|id| claimed.contains(id)) && !unknown_outcome {
                     violations.push(format!(
-                        "{name}: AWSCURRENT {current:?} is no version a request was answered for"
+                        "{name}: AWSCURRENT {current:?} is no version a request was answered for; versions {:?}; its writes and lifecycle requests: {}",
+                        output.version_ids_to_stages(),
+                        history(records, tenant, provider)
                     ));
                 }
             }

@@ -146,6 +146,8 @@ pub struct Record {
     pub retry_after: bool,
     /// The final body.
     pub body: Value,
+    /// The `webhook-id` every attempt carried (the version ids of its writes derive from it).
+    pub webhook_id: String,
 }
 
 impl Record {
@@ -157,6 +159,14 @@ impl Record {
     /// Whether the request concerns `provider` of `tenant` (`allProviders` and list concern all).
     pub fn concerns(&self, tenant: usize, provider: usize) -> bool {
         self.tenant == tenant && self.provider.is_none_or(|p| p == provider)
+    }
+
+    /// Whether some attempt was answered `503`, so that what it did is unknown: a write may
+    /// have landed (its answer lost), and the retry's answer, given after other requests came
+    /// between, need not describe it (a retried connect answers `409` when a disconnect came
+    /// between; a retried update, `404`).
+    pub fn outcome_unknown(&self) -> bool {
+        self.status == 503 || self.attempts > 1
     }
 
     /// The version id a 2xx connect or update answered.
@@ -325,6 +335,7 @@ impl Driver {
             status: answer.status,
             retry_after: answer.headers.contains_key("retry-after"),
             body: answer.body,
+            webhook_id,
         };
         if let (Some(provider), Some(version)) = (record.provider, record.version_id())
             && (200..300).contains(&record.status)
