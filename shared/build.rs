@@ -5,6 +5,8 @@
 
 #[path = "src/catalog.rs"]
 mod catalog;
+#[path = "src/template.rs"]
+mod template;
 
 use std::path::{Path, PathBuf};
 

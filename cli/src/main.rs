@@ -58,7 +58,7 @@ enum Command {
         view: View,
         /// Which version.
         #[arg(long = "key-version", value_enum, conflicts_with = "version_id")]
-        key_version: Option<KeyVersion>,
+        key_version: Option<VersionChoice>,
         /// Read this exact version (a `versionId` from an earlier answer).
         #[arg(long)]
         version_id: Option<String>,
@@ -144,7 +144,7 @@ enum View {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum KeyVersion {
+enum VersionChoice {
     Current,
     Previous,
 }
@@ -313,8 +313,8 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
                                   "view": view});
             match (key_version, version_id) {
                 (_, Some(id)) => body["versionId"] = Value::String(id),
-                (Some(KeyVersion::Previous), None) => body["version"] = json!("previous"),
-                (Some(KeyVersion::Current) | None, None) => body["version"] = json!("current"),
+                (Some(VersionChoice::Previous), None) => body["version"] = json!("previous"),
+                (Some(VersionChoice::Current) | None, None) => body["version"] = json!("current"),
             }
             if let Some(seconds) = max_age {
                 body["maxAgeSeconds"] = json!(seconds);

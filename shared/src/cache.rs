@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::store::{Selector, StoredSecret};
+use crate::store::{StoredSecret, VersionChoice};
 
 /// Default time an entry is served without asking Secrets Manager.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -44,12 +44,12 @@ pub struct ReadCache {
 }
 
 /// The cache key of a read.
-fn key(name: &str, selector: Selector<'_>) -> (String, String) {
-    let selector = match selector {
-        Selector::Stage(stage) => format!("stage:{stage}"),
-        Selector::Version(id) => format!("version:{id}"),
+fn key(name: &str, version: &VersionChoice) -> (String, String) {
+    let version = match version {
+        VersionChoice::Id(id) => format!("version:{id}"),
+        stage => format!("stage:{}", stage.stage().unwrap_or_default()),
     };
-    (name.to_owned(), selector)
+    (name.to_owned(), version)
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -87,13 +87,13 @@ impl ReadCache {
 
     /// Looks up a read of `name`, accepting a value validated less than `max_age` ago (capped at
     /// the TTL). A zero `max_age` always misses.
-    pub fn lookup(&self, name: &str, selector: Selector<'_>, max_age: Duration) -> Lookup {
+    pub fn lookup(&self, name: &str, version: &VersionChoice, max_age: Duration) -> Lookup {
         let max_age = max_age.min(self.ttl);
         if !self.enabled() || max_age.is_zero() {
             return Lookup::Miss;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = entries.get_mut(&key(name, selector)) else {
+        let Some(entry) = entries.get_mut(&key(name, version)) else {
             return Lookup::Miss;
         };
         let now = Instant::now();
@@ -107,12 +107,12 @@ impl ReadCache {
     }
 
     /// Stores what was just read (or revalidated) for a read of `name`, starting a new TTL.
-    pub fn store(&self, name: &str, selector: Selector<'_>, secret: &StoredSecret) {
+    pub fn store(&self, name: &str, version: &VersionChoice, secret: &StoredSecret) {
         if !self.enabled() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let key = key(name, selector);
+        let key = key(name, version);
         if !entries.contains_key(&key) && entries.len() >= self.max_entries {
             let oldest = entries
                 .iter()
@@ -134,9 +134,9 @@ impl ReadCache {
     }
 
     /// Forgets a read of `name`, e.g. when it no longer exists.
-    pub fn forget(&self, name: &str, selector: Selector<'_>) {
+    pub fn forget(&self, name: &str, version: &VersionChoice) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&key(name, selector));
+        entries.remove(&key(name, version));
     }
 
     /// How many entries are held.
@@ -161,7 +161,7 @@ mod tests {
         }
     }
 
-    const CURRENT: Selector<'static> = Selector::Stage("AWSCURRENT");
+    const CURRENT: &VersionChoice = &VersionChoice::Current;
     const ANY_AGE: Duration = Duration::MAX;
 
     #[test]
@@ -176,11 +176,11 @@ mod tests {
             matches!(cache.lookup("tenant/a/vapi", CURRENT, ANY_AGE), Lookup::Stale(s) if s.version_id == "v1")
         );
         assert!(matches!(
-            cache.lookup("tenant/a/vapi", Selector::Stage("AWSPREVIOUS"), ANY_AGE),
+            cache.lookup("tenant/a/vapi", &VersionChoice::Previous, ANY_AGE),
             Lookup::Miss
         ));
         assert!(matches!(
-            cache.lookup("tenant/a/vapi", Selector::Version("v1"), ANY_AGE),
+            cache.lookup("tenant/a/vapi", &VersionChoice::Id("v1".into()), ANY_AGE),
             Lookup::Miss
         ));
     }

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::template::{anchored, placeholders};
+
 /// One provider as the catalog file spells it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +54,7 @@ pub struct CheckEntry {
     /// Path and query; `{field}` stands for a field's value, percent-encoded.
     pub path: String,
     /// How the key is sent.
-    pub send: SendEntry,
+    pub send: SendKey,
     /// Headers sent as they are (an API version, say).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -63,7 +65,7 @@ pub struct CheckEntry {
 /// How a check sends the key; a value template holds `{field}` placeholders.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum SendEntry {
+pub enum SendKey {
     /// `Authorization: Bearer <field>`.
     Bearer(String),
     /// A header of this name, with the template as its value.
@@ -72,24 +74,6 @@ pub enum SendEntry {
     Basic { username: String, password: String },
     /// A query parameter of this name, with the template as its value (percent-encoded).
     Query { name: String, value: String },
-}
-
-/// The `{name}` placeholders of a template, or why it is malformed.
-pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("{template}: a {{ without }}"))?;
-        names.push(&after[..end]);
-        rest = &after[end + 1..];
-    }
-    if rest.contains('}') {
-        return Err(format!("{template}: a }} without {{"));
-    }
-    Ok(names)
 }
 
 fn is_header_name(name: &str) -> bool {
@@ -205,11 +189,6 @@ fn check_field_rules(field: &FieldEntry) -> Result<(), String> {
     Ok(())
 }
 
-/// `pattern` compiled to match a whole value, as the functions match it.
-pub fn anchored(pattern: &str) -> Result<regex_lite::Regex, regex_lite::Error> {
-    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
-}
-
 fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
     if !["GET", "HEAD"].contains(&check.method.as_str()) {
         return Err(format!("method {} is not GET or HEAD", check.method));
@@ -259,12 +238,12 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
         ));
     }
     match &check.send {
-        SendEntry::Bearer(field) => {
+        SendKey::Bearer(field) => {
             if !has_field(field) {
                 return Err(format!("bearer names no field of the provider: {field}"));
             }
         }
-        SendEntry::Header { name, value } => {
+        SendKey::Header { name, value } => {
             // Authorization is the usual place of a key (a template such as "Token {apiKey}").
             if !is_header_name(name) || ["host", "content-length"].contains(&name.as_str()) {
                 return Err(format!("header {name} is not a lowercase header name"));
@@ -273,14 +252,14 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
                 return Err(format!("header value {value} holds no {{field}}"));
             }
         }
-        SendEntry::Basic { username, password } => {
+        SendKey::Basic { username, password } => {
             for field in [username, password] {
                 if !has_field(field) {
                     return Err(format!("basic names no field of the provider: {field}"));
                 }
             }
         }
-        SendEntry::Query { name, value } => {
+        SendKey::Query { name, value } => {
             if name.is_empty()
                 || !name
                     .chars()
@@ -346,15 +325,17 @@ pub fn rust_source(entries: &[Entry]) -> String {
             None => out.push_str("        check: None,\n"),
             Some(check) => {
                 let send = match &check.send {
-                    SendEntry::Bearer(field) => format!("KeyIn::Bearer({field:?})"),
-                    SendEntry::Header { name, value } => {
-                        format!("KeyIn::Header {{ name: {name:?}, value: {value:?} }}")
+                    SendKey::Bearer(field) => format!("SendKey::Bearer({field:?})"),
+                    SendKey::Header { name, value } => {
+                        format!("SendKey::Header {{ name: {name:?}, value: {value:?} }}")
                     }
-                    SendEntry::Basic { username, password } => {
-                        format!("KeyIn::Basic {{ username: {username:?}, password: {password:?} }}")
+                    SendKey::Basic { username, password } => {
+                        format!(
+                            "SendKey::Basic {{ username: {username:?}, password: {password:?} }}"
+                        )
                     }
-                    SendEntry::Query { name, value } => {
-                        format!("KeyIn::Query {{ name: {name:?}, value: {value:?} }}")
+                    SendKey::Query { name, value } => {
+                        format!("SendKey::Query {{ name: {name:?}, value: {value:?} }}")
                     }
                 };
                 let headers: Vec<String> = check

@@ -20,7 +20,7 @@ use crate::keyring::{self, KeyRing};
 use crate::metrics::MetricsWriter;
 use crate::operation::Operation;
 use crate::ops::DisconnectPolicy;
-use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, SecretStore, Selector, StoreError};
+use crate::store::{QuotaIsNotRetried, SecretStore, StoreError, VersionChoice};
 
 /// Environment variable naming the webhook signing secret (name or ARN).
 pub const WEBHOOK_SECRET_ID_ENV: &str = "WEBHOOK_SECRET_ID";
@@ -135,7 +135,7 @@ impl App {
             .get(
                 &Deadline::after(FALLBACK_BUDGET),
                 &secret_id,
-                Selector::Stage(STAGE_CURRENT),
+                &VersionChoice::Current,
             )
             .await
             .map_err(|cause| InitError::SecretUnreadable {

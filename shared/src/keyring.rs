@@ -13,7 +13,7 @@ use http::HeaderMap;
 use crate::Error;
 use crate::auth::{SigningKeys, WebhookId};
 use crate::deadline::Deadline;
-use crate::store::{STAGE_CURRENT, SecretStore, Selector};
+use crate::store::{SecretStore, VersionChoice};
 
 /// Default age after which the keys are read again (the Secrets Manager Lambda extension caches
 /// for 300 s; shorter bounds how long a removed key keeps working).
@@ -142,7 +142,7 @@ impl KeyRing {
         reads.attempted = now;
         let read = source
             .store
-            .get(deadline, &source.secret_id, Selector::Stage(STAGE_CURRENT))
+            .get(deadline, &source.secret_id, &VersionChoice::Current)
             .await;
         let parsed = read
             .map_err(|err| err.to_string())

@@ -7,6 +7,7 @@
 //!
 //! - [`tenant`]: validated tenant ids and the secret names built from them.
 //! - [`provider`]: the provider registry.
+//! - [`template`]: the catalog's grammar (value templates, field patterns), shared with build.rs.
 //! - [`credentials`]: credential values, their validation and views (full, public, masked).
 //! - [`auth`]: Standard Webhooks verification.
 //! - [`request`]: parsing of the operations' JSON bodies.
@@ -44,6 +45,7 @@ pub mod ops;
 pub mod provider;
 pub mod request;
 pub mod store;
+pub mod template;
 pub mod tenant;
 pub mod verify;
 

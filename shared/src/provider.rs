@@ -4,7 +4,13 @@
 //! It is data, not code: the providers are the entries of `providers/catalog.json`, which
 //! `build.rs` checks and turns into [`PROVIDERS`] at build time (see `catalog.rs`).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use regex_lite::Regex;
+
 use crate::Error;
+use crate::template::{Piece, anchored, pieces};
 
 /// One credential field of a provider.
 #[derive(Debug)]
@@ -32,13 +38,22 @@ impl Field {
         if let Some(max) = self.max_length.filter(|max| length > *max) {
             return Some(format!("must be at most {max} characters"));
         }
-        // Anchored as catalog.rs's `anchored`, with which build.rs compiled every catalog
-        // pattern; one that did not compile would refuse every value.
         let pattern = self.pattern?;
-        let matches =
-            regex_lite::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value));
-        (!matches).then(|| format!("must match the pattern {pattern}"))
+        (!matches(pattern, value)).then(|| format!("must match the pattern {pattern}"))
     }
+}
+
+/// Whether `value` matches the whole of `pattern`. Each pattern is compiled once per container
+/// ([`anchored`], as build.rs compiled it); one that did not compile would refuse every value.
+fn matches(pattern: &'static str, value: &str) -> bool {
+    static COMPILED: LazyLock<Mutex<HashMap<&'static str, Option<Regex>>>> =
+        LazyLock::new(Mutex::default);
+    let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    compiled
+        .entry(pattern)
+        .or_insert_with(|| anchored(pattern).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(value))
 }
 
 /// How to check a provider's credentials: one cheap, read-only request that the provider accepts
@@ -53,7 +68,7 @@ pub struct Check {
     /// of a credential field, percent-encoded.
     pub path: &'static str,
     /// How the key is sent.
-    pub send: KeyIn,
+    pub send: SendKey,
     /// Headers sent as they are, e.g. an API version.
     pub headers: &'static [(&'static str, &'static str)],
     /// Statuses that mean the key was accepted.
@@ -64,7 +79,7 @@ pub struct Check {
 
 /// Where a check puts the key. A value template holds `{field}` placeholders.
 #[derive(Debug)]
-pub enum KeyIn {
+pub enum SendKey {
     /// `Authorization: Bearer <field>`.
     Bearer(&'static str),
     /// A header `name` whose value is the template `value`.
@@ -90,13 +105,15 @@ pub enum KeyIn {
     },
 }
 
-impl KeyIn {
+impl SendKey {
     /// The field a refusal names: the secret the provider checked.
     pub fn refused_field(&self) -> &'static str {
         match self {
-            KeyIn::Bearer(field) => field,
-            KeyIn::Basic { password, .. } => password,
-            KeyIn::Header { value, .. } | KeyIn::Query { value, .. } => pieces(value)
+            SendKey::Bearer(field) => field,
+            SendKey::Basic { password, .. } => password,
+            SendKey::Header { value, .. } | SendKey::Query { value, .. } => pieces(value)
+                .unwrap_or_default()
+                .into_iter()
                 .find_map(|piece| match piece {
                     Piece::Field(name) => Some(name),
                     Piece::Text(_) => None,
@@ -104,40 +121,6 @@ impl KeyIn {
                 .unwrap_or(value),
         }
     }
-}
-
-/// A piece of a value template (`Token {apiKey}`): text as it is, or a `{field}`'s name.
-pub(crate) enum Piece<'a> {
-    /// Text sent as it is.
-    Text(&'a str),
-    /// The name of the field whose value goes here.
-    Field(&'a str),
-}
-
-/// The pieces of `template`, in order. build.rs refused templates whose braces do not pair; an
-/// unclosed `{` here would be read as text.
-pub(crate) fn pieces(template: &str) -> impl Iterator<Item = Piece<'_>> {
-    let mut rest = template;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let field = rest
-            .strip_prefix('{')
-            .and_then(|after| Some((after, after.find('}')?)));
-        Some(match field {
-            Some((after, end)) => {
-                rest = &after[end + 1..];
-                Piece::Field(&after[..end])
-            }
-            None => {
-                let end = rest[1..].find('{').map_or(rest.len(), |at| at + 1);
-                let (text, tail) = rest.split_at(end);
-                rest = tail;
-                Piece::Text(text)
-            }
-        })
-    })
 }
 
 /// A provider and the fields its credentials consist of. Every field is required on connect.
@@ -178,10 +161,10 @@ impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}{}, ", self.method, self.base_url, self.path)?;
         match &self.send {
-            KeyIn::Bearer(field) => write!(f, "Bearer {field}")?,
-            KeyIn::Header { name, value } => write!(f, "header {name}: {value}")?,
-            KeyIn::Basic { username, password } => write!(f, "Basic {username}:{password}")?,
-            KeyIn::Query { name, value } => write!(f, "query {name}={value}")?,
+            SendKey::Bearer(field) => write!(f, "Bearer {field}")?,
+            SendKey::Header { name, value } => write!(f, "header {name}: {value}")?,
+            SendKey::Basic { username, password } => write!(f, "Basic {username}:{password}")?,
+            SendKey::Query { name, value } => write!(f, "query {name}={value}")?,
         }
         for (name, value) in self.headers {
             write!(f, ", {name}: {value}")?;
@@ -272,27 +255,6 @@ mod tests {
         };
         // Characters, not bytes.
         assert_eq!(short.broken_rule("éèê"), None);
-    }
-
-    #[test]
-    fn a_template_is_text_and_field_names_in_order() {
-        let shown: Vec<String> = pieces("/a/{accountSid}.json?k={apiKey}{x}")
-            .map(|piece| match piece {
-                Piece::Text(text) => format!("text {text}"),
-                Piece::Field(name) => format!("field {name}"),
-            })
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                "text /a/",
-                "field accountSid",
-                "text .json?k=",
-                "field apiKey",
-                "field x"
-            ]
-        );
-        assert_eq!(pieces("").count(), 0);
     }
 
     #[test]

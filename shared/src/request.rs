@@ -13,21 +13,11 @@ use serde_json::{Map, Value};
 use crate::Error;
 use crate::credentials::{Completeness, Credentials, View};
 use crate::provider::{PROVIDERS, Provider};
+use crate::store::VersionChoice;
 use crate::tenant::TenantId;
 
 /// Longest accepted `expectedVersionId` (Secrets Manager version ids are 32–64 characters).
 const MAX_VERSION_ID_LEN: usize = 64;
-
-/// Which version fetch-key reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionChoice {
-    /// `AWSCURRENT`.
-    Current,
-    /// `AWSPREVIOUS`: the value before the last write.
-    Previous,
-    /// The version with this id (`versionId`).
-    Id(String),
-}
 
 /// `connect-integration`: create or replace a tenant's credentials for a provider.
 #[derive(Debug)]

@@ -81,13 +81,27 @@ impl From<StoreError> for Error {
     }
 }
 
-/// Which version of a secret to read.
-#[derive(Debug, Clone, Copy)]
-pub enum Selector<'a> {
-    /// The version holding this stage label.
-    Stage(&'a str),
-    /// The version with this id.
-    Version(&'a str),
+/// Which version of a secret to read: fetch-key's `version` / `versionId`, and every read of the
+/// store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionChoice {
+    /// `AWSCURRENT`.
+    Current,
+    /// `AWSPREVIOUS`: the value before the last write.
+    Previous,
+    /// The version with this id (`versionId`).
+    Id(String),
+}
+
+impl VersionChoice {
+    /// The stage label this choice reads, `None` for a version by id.
+    pub fn stage(&self) -> Option<&'static str> {
+        match self {
+            VersionChoice::Current => Some(STAGE_CURRENT),
+            VersionChoice::Previous => Some(STAGE_PREVIOUS),
+            VersionChoice::Id(_) => None,
+        }
+    }
 }
 
 /// One version of a secret as read. `Debug` hides the value.
@@ -112,7 +126,7 @@ impl fmt::Debug for StoredSecret {
 /// (`VersionIdsToStages`), its dates and, when it is scheduled for deletion, when (`DeletedDate`).
 /// Dates are RFC 3339.
 #[derive(Debug, Default)]
-pub struct Versions {
+pub struct Description {
     stages: HashMap<String, Vec<String>>,
     /// `Some` when the secret is scheduled for deletion: the date it will be deleted.
     pub deletion_date: Option<String>,
@@ -124,7 +138,7 @@ pub struct Versions {
     pub tags: HashMap<String, String>,
 }
 
-impl Versions {
+impl Description {
     /// Whether the version `version_id` holds `stage`.
     pub fn holds(&self, version_id: &str, stage: &str) -> bool {
         self.stages
@@ -255,12 +269,12 @@ impl SecretStore {
         &self,
         deadline: &Deadline,
         name: &str,
-        selector: Selector<'_>,
+        version: &VersionChoice,
     ) -> Result<StoredSecret, StoreError> {
         let request = self.client.get_secret_value().secret_id(name);
-        let request = match selector {
-            Selector::Stage(stage) => request.version_stage(stage),
-            Selector::Version(id) => request.version_id(id),
+        let request = match version {
+            VersionChoice::Id(id) => request.version_id(id),
+            stage => request.set_version_stage(stage.stage().map(str::to_owned)),
         };
         let output = deadline.bound(request.send()).await?.map_err(classify)?;
         let (Some(version_id), Some(value)) = (output.version_id(), output.secret_string()) else {
@@ -278,10 +292,14 @@ impl SecretStore {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the secret does not exist.
-    pub async fn versions(&self, deadline: &Deadline, name: &str) -> Result<Versions, StoreError> {
+    pub async fn describe(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+    ) -> Result<Description, StoreError> {
         let call = self.client.describe_secret().secret_id(name).send();
         let output = deadline.bound(call).await?.map_err(classify)?;
-        Ok(Versions {
+        Ok(Description {
             stages: output.version_ids_to_stages().cloned().unwrap_or_default(),
             deletion_date: output.deleted_date().and_then(rfc3339),
             created_date: output.created_date().and_then(rfc3339),

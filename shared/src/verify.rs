@@ -22,7 +22,8 @@ use hyper_util::rt::TokioExecutor;
 use crate::Error;
 use crate::credentials::{Credentials, View};
 use crate::deadline::Deadline;
-use crate::provider::{Check, KeyIn, Piece, Provider, pieces};
+use crate::provider::{Check, Provider, SendKey};
+use crate::template::{Piece, pieces};
 use base64::Engine as _;
 
 /// The longest a check may take, whatever the request's deadline leaves.
@@ -111,7 +112,8 @@ fn build_request(
     };
     let fill = |template: &str, encode: bool| -> Result<String, Error> {
         let mut out = String::new();
-        for piece in pieces(template) {
+        // build.rs refused every template that does not parse.
+        for piece in pieces(template).unwrap_or_default() {
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 // `.` and `..` are the two values percent-encoding leaves able to change a
@@ -142,14 +144,14 @@ fn build_request(
         builder = builder.header(*name, *value);
     }
     builder = match &check.send {
-        KeyIn::Bearer(field) => builder.header(
+        SendKey::Bearer(field) => builder.header(
             header::AUTHORIZATION,
             secret_header(field, format!("Bearer {}", value(field)?))?,
         ),
-        KeyIn::Header { name, value } => {
+        SendKey::Header { name, value } => {
             builder.header(*name, secret_header(name, fill(value, false)?)?)
         }
-        KeyIn::Basic { username, password } => {
+        SendKey::Basic { username, password } => {
             let pair = format!("{}:{}", value(username)?, value(password)?);
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
             builder.header(
@@ -157,7 +159,7 @@ fn build_request(
                 secret_header(password, format!("Basic {encoded}"))?,
             )
         }
-        KeyIn::Query { name, value } => {
+        SendKey::Query { name, value } => {
             let separator = if target.contains('?') { '&' } else { '?' };
             target = format!("{target}{separator}{name}={}", fill(value, true)?);
             builder

@@ -1,6 +1,6 @@
 //! `tenant_keys::error::CODES` is the one list of problem codes; the two other places that list
-//! them for readers must say the same: README's error table (status and code, in order) and the
-//! TypeScript client's `API_ERROR_CODES` (`clients/convex/src/errors.ts`).
+//! them for readers must say the same: README's error table (status and code, in order), and the
+//! TypeScript client's list, which this test generates (`clients/convex/src/errors.generated.ts`).
 
 use std::path::Path;
 
@@ -33,23 +33,38 @@ fn readmes_error_table_is_the_list_of_codes() {
     );
 }
 
+/// The TypeScript client's list, generated from [`CODES`].
+const GENERATED: &str = "clients/convex/src/errors.generated.ts";
+
+/// What [`GENERATED`] holds: every code with its status, in [`CODES`]' order.
+fn typescript() -> String {
+    let mut out = String::from(
+        "// Generated from tenant_keys::error::CODES (shared/src/error.rs) by shared/tests/error_codes.rs:\n\
+         // do not edit. Run `TENANT_KEYS_REGENERATE=1 cargo test -p tenant-keys-shared --test error_codes`\n\
+         // after changing the codes.\n\n\
+         /** The error codes of the tenant-keys API contract (README, \"Errors\"), with their status. */\n\
+         export const API_ERROR_STATUS = {\n",
+    );
+    for (status, code) in CODES {
+        out.push_str(&format!("  {code}: {status},\n"));
+    }
+    out.push_str(
+        "} as const satisfies Record<string, number>;\n\n\
+         /** The error codes of the tenant-keys API contract. */\n\
+         export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as (keyof typeof API_ERROR_STATUS)[];\n",
+    );
+    out
+}
+
 #[test]
-fn the_typescript_clients_codes_are_the_list_of_codes() {
-    let errors = read("clients/convex/src/errors.ts");
-    let start = errors
-        .find("const API_ERROR_CODES = [")
-        .expect("API_ERROR_CODES in errors.ts");
-    let list = &errors[start..start + errors[start..].find("] as const").unwrap()];
-    let mut in_typescript: Vec<&str> = list
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.trim().strip_prefix('"')?.strip_suffix("\","))
-        .collect();
-    let mut codes: Vec<&str> = CODES.iter().map(|(_, code)| *code).collect();
-    in_typescript.sort_unstable();
-    codes.sort_unstable();
-    assert_eq!(
-        in_typescript, codes,
-        "errors.ts's API_ERROR_CODES differs from error::CODES"
+fn the_typescript_clients_codes_are_generated_from_the_list_of_codes() {
+    let want = typescript();
+    if std::env::var_os("TENANT_KEYS_REGENERATE").is_some() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::fs::write(root.join(GENERATED), &want).unwrap();
+    }
+    assert!(
+        read(GENERATED) == want,
+        "{GENERATED} differs from error::CODES: run TENANT_KEYS_REGENERATE=1 cargo test -p tenant-keys-shared --test error_codes"
     );
 }

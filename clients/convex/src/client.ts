@@ -4,7 +4,7 @@
  * turned into a result or a `TenantKeysError`.
  */
 import { TenantKeysError, errorFromAnswer, isRetryable } from "./errors.js";
-import type { Credentials, KeyVersion, Provider, View, ViewedCredentials } from "./providers.js";
+import type { Credentials, Provider, View, ViewedCredentials } from "./providers.js";
 import { RequestSigner, newWebhookId } from "./signing.js";
 
 /** How to reach and authenticate to a tenant-keys stack. */
@@ -68,9 +68,12 @@ export interface UpdateRequest<P extends Provider> {
   verify?: boolean;
 }
 
-/** Which version fetch-key reads: a stage (`current` by default), or one exact version by id. */
-export type VersionSelector =
-  | { version?: KeyVersion; versionId?: never }
+/**
+ * Which version fetch-key reads: `current` (the default), `previous` (the value before the last
+ * write), or one exact version by id.
+ */
+export type VersionChoice =
+  | { version?: "current" | "previous"; versionId?: never }
   | { versionId: string; version?: never };
 
 /**
@@ -88,7 +91,7 @@ export type FetchRequest<P extends Provider, V extends View> = {
   provider: P;
   /** `full` by default. */
   view?: V;
-} & VersionSelector &
+} & VersionChoice &
   Freshness;
 
 /** The answer of connect-integration and update-key. */

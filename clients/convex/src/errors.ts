@@ -4,28 +4,7 @@
  * an error message, a log line or an error tracker.
  */
 
-/** The error codes of the tenant-keys API contract (README, "Errors"). */
-const API_ERROR_CODES = [
-  "invalid_json",
-  "invalid_request",
-  "invalid_tenant_id",
-  "unknown_provider",
-  "invalid_credentials",
-  "unauthorized",
-  "not_found",
-  "method_not_allowed",
-  "version_conflict",
-  "idempotency_conflict",
-  "purge_disabled",
-  "secret_unavailable",
-  "too_many_writes",
-  "credentials_rejected",
-  "provider_unavailable",
-  "payload_too_large",
-  "invalid_stored_value",
-  "internal",
-  "upstream_unavailable",
-] as const;
+import { API_ERROR_CODES } from "./errors.generated.js";
 
 /** An error code of the API contract. */
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];

@@ -27,17 +27,17 @@ export type {
   TenantKeys,
   TenantKeysOptions,
   UpdateRequest,
-  VersionSelector,
+  VersionChoice,
   WriteResult,
 } from "./client.js";
 export { TenantKeysError } from "./errors.js";
 export type { ApiErrorCode, TenantKeysErrorCode } from "./errors.js";
+export { API_ERROR_STATUS } from "./errors.generated.js";
 export { PROVIDERS, operatorProvider } from "./providers.js";
 export type {
   BuiltInProvider,
   Credentials,
   FieldOf,
-  KeyVersion,
   OperatorProvider,
   Provider,
   PublicFieldOf,

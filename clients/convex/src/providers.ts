@@ -41,9 +41,6 @@ export type Credentials<P extends Provider> = { [K in FieldOf<P>]: string };
  */
 export type View = "full" | "public" | "masked";
 
-/** Which version fetch-key reads: the current one, or the one before the last write. */
-export type KeyVersion = "current" | "previous";
-
 /** The credentials a view returns: `public` narrows the type to the public fields. */
 export type ViewedCredentials<P extends Provider, V extends View> = V extends "public"
   ? { [K in PublicFieldOf<P>]: string }

@@ -106,7 +106,7 @@ pub async fn connect(
     // store that accepts writes to a secret scheduled for deletion, as moto does, decides it.)
     if replayed
         && store
-            .versions(deadline, &name)
+            .describe(deadline, &name)
             .await?
             .deletion_date
             .is_some()
@@ -174,13 +174,13 @@ async fn make_current(
         if round > 0 {
             deadline.pause(backoff(round)).await?;
         }
-        let mut versions = store.versions(deadline, name).await?;
-        if versions.deletion_date.is_some() {
+        let mut described = store.describe(deadline, name).await?;
+        if described.deletion_date.is_some() {
             store.restore(deadline, name).await?;
             restored = true;
-            versions = store.versions(deadline, name).await?;
+            described = store.describe(deadline, name).await?;
         }
-        let current = versions
+        let current = described
             .holding(STAGE_CURRENT)
             .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?;
         if current != token {
@@ -193,7 +193,7 @@ async fn make_current(
             }
         } // else: our own move landed, its answer was lost
         if store
-            .versions(deadline, name)
+            .describe(deadline, name)
             .await?
             .deletion_date
             .is_some()

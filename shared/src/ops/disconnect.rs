@@ -136,7 +136,7 @@ async fn disconnect_one(
             purged: window.is_none(),
         })
     };
-    let described = match store.versions(deadline, &name).await {
+    let described = match store.describe(deadline, &name).await {
         Err(StoreError::NotFound) => return Ok(None),
         other => other?,
     };

@@ -6,12 +6,10 @@ use crate::Error;
 use crate::cache::{Lookup, ReadCache};
 use crate::credentials::{Credentials, View};
 use crate::deadline::Deadline;
-use crate::request::{FetchRequest, VersionChoice};
+use crate::request::FetchRequest;
+use crate::store::{SecretStore, StoreError, StoredSecret, VersionChoice};
 
 use super::rounds::call_retrying_lifted_refusals;
-use crate::store::{
-    STAGE_CURRENT, STAGE_PREVIOUS, SecretStore, Selector, StoreError, StoredSecret,
-};
 
 /// What a read found.
 #[derive(Debug)]
@@ -41,34 +39,30 @@ pub async fn fetch(
     request: &FetchRequest,
 ) -> Result<Fetched, Error> {
     let name = request.tenant.secret_name(request.provider);
-    let selector = match &request.version {
-        VersionChoice::Current => Selector::Stage(STAGE_CURRENT),
-        VersionChoice::Previous => Selector::Stage(STAGE_PREVIOUS),
-        VersionChoice::Id(id) => Selector::Version(id),
-    };
+    let version = &request.version;
     let max_age = request.max_age.unwrap_or(match request.view {
         View::Public => cache.ttl(),
         View::Full | View::Masked => Duration::ZERO,
     });
     if let Some(cached) =
-        servable_from_cache(store, cache, deadline, &name, selector, max_age).await?
+        servable_from_cache(store, cache, deadline, &name, version, max_age).await?
     {
         return fetched(request, &cached, true);
     }
     let read = call_retrying_lifted_refusals(store, deadline, &name, || {
-        store.get(deadline, &name, selector)
+        store.get(deadline, &name, version)
     })
     .await
-    .and_then(|read| read.map_err(|err| read_failure(&request.version, err)));
+    .and_then(|read| read.map_err(|err| read_failure(version, err)));
     let stored = match read {
         Ok(stored) => stored,
         Err(err) => {
-            cache.forget(&name, selector);
+            cache.forget(&name, version);
             return Err(err);
         }
     };
     let answer = fetched(request, &stored, false)?;
-    cache.store(&name, selector, &stored);
+    cache.store(&name, version, &stored);
     Ok(answer)
 }
 
@@ -80,29 +74,27 @@ async fn servable_from_cache(
     cache: &ReadCache,
     deadline: &Deadline,
     name: &str,
-    selector: Selector<'_>,
+    version: &VersionChoice,
     max_age: Duration,
 ) -> Result<Option<StoredSecret>, Error> {
-    match cache.lookup(name, selector, max_age) {
+    match cache.lookup(name, version, max_age) {
         Lookup::Miss => Ok(None),
         Lookup::Fresh(cached) => Ok(Some(cached)),
         Lookup::Stale(cached) => {
-            let versions = store.versions(deadline, name).await.map_err(|err| {
-                cache.forget(name, selector);
+            let described = store.describe(deadline, name).await.map_err(|err| {
+                cache.forget(name, version);
                 Error::from(err)
             })?;
-            if let Some(deletion_date) = versions.deletion_date {
-                cache.forget(name, selector);
+            if let Some(deletion_date) = described.deletion_date {
+                cache.forget(name, version);
                 return Err(Error::ScheduledForDeletion { deletion_date });
             }
-            let unchanged = match selector {
-                Selector::Stage(stage) => {
-                    versions.holding(stage) == Some(cached.version_id.as_str())
-                }
-                Selector::Version(_) => true,
+            let unchanged = match version.stage() {
+                Some(stage) => described.holding(stage) == Some(cached.version_id.as_str()),
+                None => true,
             };
             if unchanged {
-                cache.store(name, selector, &cached);
+                cache.store(name, version, &cached);
                 Ok(Some(cached))
             } else {
                 Ok(None)
@@ -141,6 +133,7 @@ fn fetched(
 mod tests {
     use super::*;
     use crate::ops::mocks::*;
+    use crate::store::{STAGE_CURRENT, STAGE_PREVIOUS};
     use aws_sdk_secretsmanager::Client;
     use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
     use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;

@@ -48,7 +48,7 @@ async fn describe(
     provider: &'static Provider,
 ) -> Result<Option<Integration>, Error> {
     match store
-        .versions(deadline, &request.tenant.secret_name(provider))
+        .describe(deadline, &request.tenant.secret_name(provider))
         .await
     {
         Ok(described) => Ok(Some(Integration {

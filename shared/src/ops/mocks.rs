@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::credentials::{Completeness, Credentials, View};
 use crate::deadline::Deadline;
 use crate::provider::Provider;
-use crate::request::{ConnectRequest, FetchRequest, UpdateRequest, VersionChoice};
-use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, STAGE_PENDING, SecretStore};
+use crate::request::{ConnectRequest, FetchRequest, UpdateRequest};
+use crate::store::{QuotaIsNotRetried, STAGE_CURRENT, STAGE_PENDING, SecretStore, VersionChoice};
 use crate::tenant::TenantId;
 
 pub(crate) const STORED: &str =

@@ -70,7 +70,7 @@ pub(crate) async fn deletion_lifted(
     deadline: &Deadline,
     name: &str,
 ) -> Result<(), Error> {
-    match store.versions(deadline, name).await?.deletion_date {
+    match store.describe(deadline, name).await?.deletion_date {
         Some(deletion_date) => Err(Error::ScheduledForDeletion { deletion_date }),
         None => Ok(()),
     }

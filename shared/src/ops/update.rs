@@ -8,7 +8,7 @@ use crate::credentials::Credentials;
 use crate::deadline::Deadline;
 use crate::request::UpdateRequest;
 use crate::store::{
-    STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, Selector, StoreError,
+    STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, StoreError, VersionChoice,
 };
 use crate::verify::ProviderChecker;
 
@@ -56,6 +56,7 @@ pub async fn update(
 ) -> Result<Written, Error> {
     let name = request.tenant.secret_name(request.provider);
     let first_token = first_write_token(webhook_id, &name);
+    let first_write = VersionChoice::Id(first_token.clone());
     // Whether the webhook-id's first write has been looked up (once, in the first round that
     // reads the secret).
     let mut looked_up = false;
@@ -68,15 +69,14 @@ pub async fn update(
         }
         // The version map (for the retry check), the current value and, the first time, this
         // webhook-id's first write, read side by side.
-        let lookup =
-            (!looked_up).then(|| store.get(deadline, &name, Selector::Version(&first_token)));
-        let (versions, current, earlier) = tokio::join!(
-            store.versions(deadline, &name),
-            store.get(deadline, &name, Selector::Stage(STAGE_CURRENT)),
+        let lookup = (!looked_up).then(|| store.get(deadline, &name, &first_write));
+        let (described, current, earlier) = tokio::join!(
+            store.describe(deadline, &name),
+            store.get(deadline, &name, &VersionChoice::Current),
             OptionFuture::from(lookup)
         );
-        let versions = versions?;
-        if let Some(deletion_date) = versions.deletion_date {
+        let described = described?;
+        if let Some(deletion_date) = described.deletion_date {
             return Err(Error::ScheduledForDeletion { deletion_date });
         }
         let current = match current {
@@ -85,7 +85,7 @@ pub async fn update(
             Err(StoreError::Refused) => continue,
             other => other?,
         };
-        let current_id = versions
+        let current_id = described
             .holding(STAGE_CURRENT)
             .ok_or_else(|| Error::Internal(format!("{name} has no AWSCURRENT version")))?
             .to_owned();
@@ -105,7 +105,7 @@ pub async fn update(
         // A retry of a request that already won: its version is current (the first write's, or
         // a later round's, built on the previous version).
         let is_retry_of_last_write = current_id == first_token
-            || versions
+            || described
                 .holding(STAGE_PREVIOUS)
                 .is_some_and(|previous| current_id == version_token(webhook_id, &name, previous));
         if is_retry_of_last_write {
@@ -118,7 +118,7 @@ pub async fn update(
         if let Some(earlier) = earlier {
             match earlier {
                 Ok(earlier) => {
-                    let in_flight = versions.holds(&first_token, STAGE_PENDING);
+                    let in_flight = described.holds(&first_token, STAGE_PENDING);
                     written_before(request, &earlier.value, in_flight)?;
                 }
                 Err(StoreError::NotFound) => {}
@@ -171,7 +171,7 @@ pub async fn update(
             Ok(()) => return Ok(answer(token, true, credentials)),
             Err(StoreError::Refused) => deletion_lifted(store, deadline, &name).await?,
             Err(StoreError::StageMoved) => {
-                let now = store.versions(deadline, &name).await?;
+                let now = store.describe(deadline, &name).await?;
                 if now.holding(STAGE_CURRENT) == Some(token.as_str()) {
                     return Ok(answer(token, true, credentials));
                 }

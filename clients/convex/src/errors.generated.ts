@@ -1,0 +1,29 @@
+// Generated from tenant_keys::error::CODES (shared/src/error.rs) by shared/tests/error_codes.rs:
+// do not edit. Run `TENANT_KEYS_REGENERATE=1 cargo test -p tenant-keys-shared --test error_codes`
+// after changing the codes.
+
+/** The error codes of the tenant-keys API contract (README, "Errors"), with their status. */
+export const API_ERROR_STATUS = {
+  invalid_json: 400,
+  invalid_request: 400,
+  invalid_tenant_id: 400,
+  unknown_provider: 400,
+  invalid_credentials: 400,
+  unauthorized: 401,
+  purge_disabled: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  version_conflict: 409,
+  idempotency_conflict: 409,
+  secret_unavailable: 409,
+  payload_too_large: 413,
+  credentials_rejected: 422,
+  too_many_writes: 429,
+  invalid_stored_value: 500,
+  internal: 500,
+  provider_unavailable: 503,
+  upstream_unavailable: 503,
+} as const satisfies Record<string, number>;
+
+/** The error codes of the tenant-keys API contract. */
+export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as (keyof typeof API_ERROR_STATUS)[];
