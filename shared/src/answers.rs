@@ -1,4 +1,4 @@
-//! The JSON bodies the functions answer with, one type each, as README's API reference shows
+//! The JSON bodies the functions answer with, one type each, as the API reference (`docs/api.md`) shows
 //! them. Problems (`application/problem+json`) are [`Problem`]; [`crate::http`] writes them all.
 
 use serde::Serialize;

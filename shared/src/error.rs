@@ -87,8 +87,9 @@ pub enum Error {
     Internal(String),
 }
 
-/// Every problem code with its HTTP status, in the order of README's error table: the one list of
-/// codes. README's table and the TypeScript client's `API_ERROR_CODES` are checked against it
+/// Every problem code with its HTTP status, in the order of the error table in `docs/api.md`: the
+/// one list of codes. That table is checked against it, and the TypeScript client's list is
+/// generated from it
 /// (`shared/tests/error_codes.rs`), and every [`Error`] maps to one of these.
 pub const CODES: [(u16, &str); 19] = [
     (400, "invalid_json"),
@@ -113,7 +114,7 @@ pub const CODES: [(u16, &str); 19] = [
 ];
 
 impl Error {
-    /// The stable machine-readable problem code, as documented in README.md.
+    /// The stable machine-readable problem code, as documented in `docs/api.md`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::MethodNotAllowed => "method_not_allowed",

@@ -1,5 +1,5 @@
 //! `tenant_keys::error::CODES` is the one list of problem codes; the two other places that list
-//! them for readers must say the same: README's error table (status and code, in order), and the
+//! them for readers must say the same: the API reference's error table (`docs/api.md`) (status and code, in order), and the
 //! TypeScript client's list, which this test generates (`clients/convex/src/errors.generated.ts`).
 
 use std::path::Path;
@@ -12,9 +12,9 @@ fn read(path: &str) -> String {
 }
 
 #[test]
-fn readmes_error_table_is_the_list_of_codes() {
-    let readme = read("README.md");
-    let table: Vec<(u16, String)> = readme
+fn the_api_references_error_table_is_the_list_of_codes() {
+    let reference = read("docs/api.md");
+    let table: Vec<(u16, String)> = reference
         .lines()
         .filter_map(|line| {
             let mut cells = line.split('|').map(str::trim).skip(1);
@@ -29,7 +29,7 @@ fn readmes_error_table_is_the_list_of_codes() {
         .collect();
     assert_eq!(
         table, listed,
-        "README's error table differs from error::CODES"
+        "docs/api.md's error table differs from error::CODES"
     );
 }
 
@@ -42,7 +42,7 @@ fn typescript() -> String {
         "// Generated from tenant_keys::error::CODES (shared/src/error.rs) by shared/tests/error_codes.rs:\n\
          // do not edit. Run `TENANT_KEYS_REGENERATE=1 cargo test -p tenant-keys-shared --test error_codes`\n\
          // after changing the codes.\n\n\
-         /** The error codes of the tenant-keys API contract (README, \"Errors\"), with their status. */\n\
+         /** The error codes of the tenant-keys API contract (docs/api.md, \"Errors\"), with their status. */\n\
          export const API_ERROR_STATUS = {\n",
     );
     for (status, code) in CODES {

@@ -195,7 +195,8 @@ fn every_variable_of_the_sam_local_env_file_is_declared_for_every_function() {
     );
 }
 
-/// Every variable the functions read, by its constant in the code: README names each, and each
+/// Every variable the functions read, by its constant in the code: the configuration reference
+/// (`docs/operations.md`) names each, and each
 /// variable the template sets for the functions is one of them (no setting the code ignores).
 #[test]
 fn the_environment_the_functions_read_is_documented_and_nothing_else_is_set() {
@@ -215,16 +216,19 @@ fn the_environment_the_functions_read_is_documented_and_nothing_else_is_set() {
         tenant_keys::metrics::NAMESPACE_ENV,
         tenant_keys::provider::CHECK_BASE_URL_ENV_PREFIX,
     ];
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/operations.md"
+    ))
+    .unwrap();
     let undocumented: Vec<&str> = read
         .iter()
         .copied()
-        .filter(|name| !readme.contains(name))
+        .filter(|name| !reference.contains(name))
         .collect();
     assert!(
         undocumented.is_empty(),
-        "README does not name {undocumented:?}"
+        "docs/operations.md does not name {undocumented:?}"
     );
 
     let template = template();

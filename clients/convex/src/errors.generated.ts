@@ -2,7 +2,7 @@
 // do not edit. Run `TENANT_KEYS_REGENERATE=1 cargo test -p tenant-keys-shared --test error_codes`
 // after changing the codes.
 
-/** The error codes of the tenant-keys API contract (README, "Errors"), with their status. */
+/** The error codes of the tenant-keys API contract (docs/api.md, "Errors"), with their status. */
 export const API_ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
