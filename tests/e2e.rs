@@ -47,6 +47,7 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     purge_is_refused_where_the_stack_does_not_allow_it().await;
     the_sam_local_events_work(&stack).await;
     the_cli_round_trips(&stack, &secrets).await;
+    readmes_cli_commands_run_as_written(&stack, &secrets).await;
     let metered = a_known_sequence_for_the_metrics(&stack, &secrets).await;
 
     let output = stack.function_output();
@@ -746,6 +747,97 @@ async fn the_sam_local_events_work(stack: &Stack) {
             "events/env.json lacks {variable}"
         );
     }
+}
+
+/// The commands of README's CLI section, one by one as written, against this stack: `cargo run -q
+/// -p tenant-keys-cli --` is the built CLI, the signing secret comes from the file README exports,
+/// `org_demo` is a fresh tenant (moto keeps other tests' tenants), `<versionId>` is the version
+/// the last write answered, and a `-` value is given on stdin. Each must exit 0 and answer as its
+/// place in the sequence says.
+async fn readmes_cli_commands_run_as_written(stack: &Stack, secrets: &Secrets) {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let section = &readme[readme.find("### The CLI").expect("README has a CLI section")..];
+    let block = &section[section.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    let lines: Vec<String> = block
+        .replace("\\\n", " ")
+        .lines()
+        .map(|line| line.split(" # ").next().unwrap().trim().to_owned())
+        .filter(|line| !line.is_empty())
+        .collect();
+    let tenant = unique("org_demo");
+    let mut version_id = String::new();
+    let mut ran = Vec::new();
+    for line in &lines {
+        if let Some(assignment) = line.strip_prefix("export ") {
+            let (name, _) = assignment.split_once('=').unwrap();
+            assert!(
+                ["TENANT_KEYS_URL", "TENANT_KEYS_SIGNING_SECRET_FILE"].contains(&name),
+                "README exports {name}"
+            );
+            continue;
+        }
+        let args = line
+            .strip_prefix("cargo run -q -p tenant-keys-cli -- ")
+            .unwrap_or_else(|| panic!("not a CLI command: {line}"));
+        assert!(!args.contains(['"', '\'']), "quoting in {line}");
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|arg| match arg {
+                "org_demo" => tenant.clone(),
+                "<versionId>" => version_id.clone(),
+                other => other.to_owned(),
+            })
+            .collect();
+        let secret_file = std::env::temp_dir().join(unique("tenant-keys-readme-secret"));
+        std::fs::write(&secret_file, stack.signing_secret()).unwrap();
+        let mut child = Command::new(release_binaries().join("tenant-keys"))
+            .args(&args)
+            .env("TENANT_KEYS_URL", stack.base_url())
+            .env("TENANT_KEYS_SIGNING_SECRET_FILE", &secret_file)
+            .env_remove("TENANT_KEYS_SIGNING_SECRET")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = format!("{}\n", secrets.new_value("sk-readme"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        std::fs::remove_file(&secret_file).unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{line}: {err}");
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(err.starts_with("tenant-keys: 20"), "{line}: the status on stderr: {err}");
+        match args[0].as_str() {
+            "connect" | "update" => {
+                let written = answer["versionId"].as_str().unwrap();
+                assert_ne!(written, version_id, "{line} wrote a new version");
+                version_id = written.to_owned();
+            }
+            "fetch" if args.contains(&"--version-id".to_owned()) => {
+                assert_eq!(answer["versionId"], version_id.as_str(), "{line}");
+            }
+            "fetch" if args.contains(&"previous".to_owned()) => {
+                assert_ne!(answer["versionId"], version_id.as_str(), "{line}");
+            }
+            "fetch" => assert_eq!(answer["versionId"], version_id.as_str(), "{line}"),
+            "list" => assert_eq!(answer["integrations"][0]["status"], "connected"),
+            "disconnect" => assert!(answer["deletionDate"].is_string(), "{line}"),
+            other => panic!("README runs {other}, which this test does not know"),
+        }
+        ran.push(args[0].clone());
+    }
+    assert_eq!(
+        ran,
+        ["connect", "fetch", "fetch", "update", "fetch", "fetch", "list", "disconnect"],
+        "the commands README gives"
+    );
 }
 
 async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {

@@ -222,6 +222,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let text = response.text().await.map_err(|e| e.to_string())?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
+        // The status on stderr, so that stdout is the answer's JSON alone (for `jq`).
+        eprintln!(
+            "tenant-keys: {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or_default()
+        );
         println!(
             "{}",
             serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
