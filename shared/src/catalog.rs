@@ -20,6 +20,7 @@ pub struct Entry {
     pub id: String,
     pub fields: Vec<FieldEntry>,
     pub check: Option<CheckEntry>,
+    pub api: Option<ApiEntry>,
 }
 
 /// One credential field of an entry.
@@ -61,6 +62,51 @@ pub struct CheckEntry {
     pub accepted: Vec<u16>,
     pub rejected: Vec<u16>,
 }
+
+/// An entry's API, for call-provider: where it is and how the key goes with each call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiEntry {
+    /// Where the API and its authentication are documented; not used by the code.
+    #[allow(dead_code)]
+    pub comment: Option<String>,
+    /// `https://host[:port]`, optionally with a base path every call stays under.
+    pub base_url: String,
+    /// How the key is sent.
+    pub send: SendKey,
+    /// Headers sent with every call unless the caller sets them (an API version, say).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The methods a caller may use (default: all of [`API_METHODS`]).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// The paths a caller may reach, by prefix (default: any path under the base URL).
+    #[serde(default)]
+    pub path_prefixes: Vec<String>,
+}
+
+/// The methods call-provider sends.
+pub const API_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Headers a catalog may not set and a caller may not send through call-provider: tenant-keys
+/// sets them (the key, the host, the framing), or they belong to one hop only.
+pub const RESERVED_HEADERS: [&str; 15] = [
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "cookie",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "accept-encoding",
+    "forwarded",
+    "x-forwarded-for",
+];
 
 /// How a check sends the key; a value template holds `{field}` placeholders.
 #[derive(Debug, Deserialize)]
@@ -170,7 +216,69 @@ fn check_entry(entry: &Entry) -> Result<(), String> {
     if let Some(check) = &entry.check {
         check_check(entry, check).map_err(|err| format!("check: {err}"))?;
     }
+    if let Some(api) = &entry.api {
+        check_api(entry, api).map_err(|err| format!("api: {err}"))?;
+    }
     Ok(())
+}
+
+fn check_api(entry: &Entry, api: &ApiEntry) -> Result<(), String> {
+    let rest = api.base_url.strip_prefix("https://").ok_or(
+        "baseUrl must start with https:// (a key never goes over plain HTTP; \
+         PROVIDER_API_BASE_URL_<ID> overrides it locally)",
+    )?;
+    let (host, base_path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-:".contains(c));
+    let base_path_ok = base_path.is_empty()
+        || (!base_path.ends_with('/') && base_path.split('/').skip(1).all(is_plain_segment));
+    if !host_ok || !base_path_ok {
+        return Err(format!(
+            "baseUrl {} must be https://host[:port], optionally with a base path of plain segments and no trailing /",
+            api.base_url
+        ));
+    }
+    check_send(entry, &api.send)?;
+    if let SendKey::Header { name, .. } = &api.send
+        && RESERVED_HEADERS.contains(&name.as_str())
+        && name != "authorization"
+    {
+        return Err(format!("send: header {name} is one tenant-keys sets"));
+    }
+    check_static_headers(&api.headers)?;
+    if let Some(method) = api
+        .methods
+        .iter()
+        .find(|m| !API_METHODS.contains(&m.as_str()))
+    {
+        return Err(format!("method {method} is not one of {API_METHODS:?}"));
+    }
+    for prefix in &api.path_prefixes {
+        let plain = prefix.starts_with('/')
+            && prefix
+                .trim_end_matches('/')
+                .split('/')
+                .skip(1)
+                .all(is_plain_segment);
+        if !plain {
+            return Err(format!(
+                "pathPrefixes: {prefix} must start with / and hold plain segments only"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A path segment of letters, digits and `-._~`, not `.` or `..`.
+fn is_plain_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
 }
 
 /// A field's optional validation: sensible length bounds, and a pattern that compiles.
@@ -237,7 +345,32 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
             "path segment {segment} is only a field: a value of . or .. would leave the path; put text beside the field in that segment"
         ));
     }
-    match &check.send {
+    check_send(entry, &check.send)?;
+    check_static_headers(&check.headers)?;
+    for (name, statuses) in [("accepted", &check.accepted), ("rejected", &check.rejected)] {
+        if statuses.is_empty() || statuses.iter().any(|s| !(100..=599).contains(s)) {
+            return Err(format!("{name} must list HTTP statuses (100-599)"));
+        }
+    }
+    if let Some(both) = check.accepted.iter().find(|s| check.rejected.contains(s)) {
+        return Err(format!("status {both} is both accepted and rejected"));
+    }
+    Ok(())
+}
+
+/// The rules of a `send` (the key's place), for a check and an API alike.
+fn check_send(entry: &Entry, send: &SendKey) -> Result<(), String> {
+    let has_field = |name: &str| entry.fields.iter().any(|f| f.name == name);
+    let known = |template: &str, what: &str| -> Result<usize, String> {
+        let names = placeholders(template)?;
+        if let Some(unknown) = names.iter().find(|n| !has_field(n)) {
+            return Err(format!(
+                "{what} names no field of the provider: {{{unknown}}}"
+            ));
+        }
+        Ok(names.len())
+    };
+    match send {
         SendKey::Bearer(field) => {
             if !has_field(field) {
                 return Err(format!("bearer names no field of the provider: {field}"));
@@ -272,10 +405,14 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
             }
         }
     }
-    for (name, value) in &check.headers {
-        if !is_header_name(name)
-            || ["authorization", "host", "content-length"].contains(&name.as_str())
-        {
+    Ok(())
+}
+
+/// Headers a catalog entry sends as they are: lowercase names tenant-keys does not set, plain
+/// values.
+fn check_static_headers(headers: &BTreeMap<String, String>) -> Result<(), String> {
+    for (name, value) in headers {
+        if !is_header_name(name) || RESERVED_HEADERS.contains(&name.as_str()) {
             return Err(format!(
                 "headers: {name} is not a lowercase header name tenant-keys may set"
             ));
@@ -286,15 +423,32 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
             ));
         }
     }
-    for (name, statuses) in [("accepted", &check.accepted), ("rejected", &check.rejected)] {
-        if statuses.is_empty() || statuses.iter().any(|s| !(100..=599).contains(s)) {
-            return Err(format!("{name} must list HTTP statuses (100-599)"));
+    Ok(())
+}
+
+/// The Rust source of a [`SendKey`].
+fn send_source(send: &SendKey) -> String {
+    match send {
+        SendKey::Bearer(field) => format!("SendKey::Bearer({field:?})"),
+        SendKey::Header { name, value } => {
+            format!("SendKey::Header {{ name: {name:?}, value: {value:?} }}")
+        }
+        SendKey::Basic { username, password } => {
+            format!("SendKey::Basic {{ username: {username:?}, password: {password:?} }}")
+        }
+        SendKey::Query { name, value } => {
+            format!("SendKey::Query {{ name: {name:?}, value: {value:?} }}")
         }
     }
-    if let Some(both) = check.accepted.iter().find(|s| check.rejected.contains(s)) {
-        return Err(format!("status {both} is both accepted and rejected"));
-    }
-    Ok(())
+}
+
+/// The Rust source of static headers (a slice of pairs).
+fn headers_source(headers: &BTreeMap<String, String>) -> String {
+    headers
+        .iter()
+        .map(|(name, value)| format!("({name:?}, {value:?})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The Rust source of `PROVIDERS` for `entries` (string literals by `{:?}`, which escapes).
@@ -324,35 +478,36 @@ pub fn rust_source(entries: &[Entry]) -> String {
         match &entry.check {
             None => out.push_str("        check: None,\n"),
             Some(check) => {
-                let send = match &check.send {
-                    SendKey::Bearer(field) => format!("SendKey::Bearer({field:?})"),
-                    SendKey::Header { name, value } => {
-                        format!("SendKey::Header {{ name: {name:?}, value: {value:?} }}")
-                    }
-                    SendKey::Basic { username, password } => {
-                        format!(
-                            "SendKey::Basic {{ username: {username:?}, password: {password:?} }}"
-                        )
-                    }
-                    SendKey::Query { name, value } => {
-                        format!("SendKey::Query {{ name: {name:?}, value: {value:?} }}")
-                    }
-                };
-                let headers: Vec<String> = check
-                    .headers
-                    .iter()
-                    .map(|(name, value)| format!("({name:?}, {value:?})"))
-                    .collect();
                 out.push_str(&format!(
                     "        check: Some(Check {{\n            method: {:?},\n            base_url: {:?},\n            \
-                     path: {:?},\n            send: {send},\n            headers: &[{}],\n            \
+                     path: {:?},\n            send: {},\n            headers: &[{}],\n            \
                      accepted: &{:?},\n            rejected: &{:?},\n        }}),\n",
                     check.method,
                     check.base_url,
                     check.path,
-                    headers.join(", "),
+                    send_source(&check.send),
+                    headers_source(&check.headers),
                     check.accepted,
                     check.rejected
+                ));
+            }
+        }
+        match &entry.api {
+            None => out.push_str("        api: None,\n"),
+            Some(api) => {
+                let methods: Vec<&str> = if api.methods.is_empty() {
+                    API_METHODS.to_vec()
+                } else {
+                    api.methods.iter().map(String::as_str).collect()
+                };
+                out.push_str(&format!(
+                    "        api: Some(Api {{\n            base_url: {:?},\n            send: {},\n            \
+                     headers: &[{}],\n            methods: &{:?},\n            path_prefixes: &{:?},\n        }}),\n",
+                    api.base_url,
+                    send_source(&api.send),
+                    headers_source(&api.headers),
+                    methods,
+                    api.path_prefixes
                 ));
             }
         }

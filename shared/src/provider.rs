@@ -132,6 +132,52 @@ pub struct Provider {
     pub fields: &'static [Field],
     /// How to check a key with the provider, if it can be checked cheaply.
     pub check: Option<Check>,
+    /// The provider's API, if call-provider may call it with the tenant's key.
+    pub api: Option<Api>,
+}
+
+/// A provider's API as call-provider calls it: the base every call stays under, and the key's
+/// place.
+#[derive(Debug)]
+pub struct Api {
+    /// `https://host[:port]` and an optional base path (see [`Api::base_url`]).
+    pub base_url: &'static str,
+    /// How the key is sent.
+    pub send: SendKey,
+    /// Headers sent with every call unless the caller sets them (e.g. an API version).
+    pub headers: &'static [(&'static str, &'static str)],
+    /// The methods a caller may use.
+    pub methods: &'static [&'static str],
+    /// The paths a caller may reach, by prefix; empty: any path under the base URL.
+    pub path_prefixes: &'static [&'static str],
+}
+
+/// Environment variable prefix overriding a provider's API base URL, e.g.
+/// `PROVIDER_API_BASE_URL_VAPI=http://127.0.0.1:8080` — for local use and tests only.
+pub const API_BASE_URL_ENV_PREFIX: &str = "PROVIDER_API_BASE_URL_";
+
+impl Api {
+    /// The base URL calls go to: the catalog's, unless `PROVIDER_API_BASE_URL_<PROVIDER>`
+    /// overrides it (local use and tests).
+    pub fn base_url(&self, provider: &Provider) -> String {
+        std::env::var(format!(
+            "{API_BASE_URL_ENV_PREFIX}{}",
+            provider.id.to_ascii_uppercase()
+        ))
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| self.base_url.to_owned())
+    }
+
+    /// The header the key goes in, lowercase (`authorization` for Bearer and Basic); `None` when
+    /// it goes in the query.
+    pub fn key_header(&self) -> Option<&'static str> {
+        match &self.send {
+            SendKey::Bearer(_) | SendKey::Basic { .. } => Some("authorization"),
+            SendKey::Header { name, .. } => Some(name),
+            SendKey::Query { .. } => None,
+        }
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/providers.rs"));

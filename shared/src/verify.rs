@@ -221,6 +221,7 @@ mod tests {
             pattern: None,
         }],
         check: None,
+        api: None,
     };
 
     #[test]
