@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .PHONY: dev test events build deploy bench soak
 
-dev:        ## run the stack locally (moto + the five functions); Ctrl-C stops it
+dev:        ## run the stack locally (moto + the six functions); Ctrl-C stops it
 	./scripts/dev
 
 test:       ## every check and test, as CI runs them

@@ -41,11 +41,13 @@ fn raw_key() -> String {
 async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
     let raw = raw_key();
     let whsec = random_whsec_key();
-    // The stack's key checks (`verify`) go to a mock Vapi that refuses keys containing "wrong".
-    let vapi = MockProvider::start(Mode::RejectKeysContaining("wrong".into())).await;
+    // The stack's key checks (`verify`) and its calls to Vapi's API (call-provider) go to a mock
+    // Vapi that refuses keys containing "wrong" and lists one assistant and one phone number.
+    let vapi = MockProvider::start(Mode::Vapi("wrong".into())).await;
     // SAFETY of the test: set before the stack (and any other thread of this test) starts.
     unsafe {
         std::env::set_var("PROVIDER_CHECK_BASE_URL_VAPI", vapi.url());
+        std::env::set_var("PROVIDER_API_BASE_URL_VAPI", vapi.url());
     }
     let stack = Stack::start_with_signing_secret(2, &format!("{raw} {whsec}")).await;
     let marker = unique("value");
@@ -92,6 +94,21 @@ async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
         assert!(
             status.success(),
             "{suite} tests failed ({status}); their output is above"
+        );
+    }
+
+    // The example listed Vapi's assistants and phone numbers through call-provider, with the
+    // organization's key put in by the stack (its code never reads the private key).
+    let listed: Vec<_> = vapi
+        .received()
+        .into_iter()
+        .filter(|r| r.target == "/assistant" || r.target == "/phone-number")
+        .collect();
+    for path in ["/assistant", "/phone-number"] {
+        assert!(
+            listed.iter().any(|r| r.target == path
+                && r.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer sk-"))),
+            "no call-provider call reached {path}: {listed:?}"
         );
     }
 

@@ -27,6 +27,7 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     // SAFETY of the test: set before the stack (and any other thread of this test) starts.
     unsafe {
         std::env::set_var("PROVIDER_CHECK_BASE_URL_VAPI", provider.url());
+        std::env::set_var("PROVIDER_API_BASE_URL_VAPI", provider.url());
         std::env::set_var("PROVIDER_CHECK_BASE_URL_STRIPE", provider.url());
     }
     let stack = Arc::new(Stack::start_allowing_purge(INSTANCES_PER_FUNCTION).await);
@@ -47,6 +48,7 @@ async fn end_to_end_through_the_lambda_runtime_emulator() {
     purge_is_refused_where_the_stack_does_not_allow_it().await;
     the_sam_local_events_work(&stack).await;
     the_cli_round_trips(&stack, &secrets).await;
+    call_provider_through_the_emulator(&stack, &secrets, &provider).await;
     readmes_cli_commands_run_as_written(&stack, &secrets).await;
     let metered = a_known_sequence_for_the_metrics(&stack, &secrets).await;
 
@@ -747,6 +749,52 @@ async fn the_sam_local_events_work(stack: &Stack) {
             "events/env.json lacks {variable}"
         );
     }
+}
+
+/// call-provider through the emulator: the provider gets the key, the caller gets the provider's
+/// answer with the key replaced by `****`, and tenant-keys' own refusals stay problems; the CLI's
+/// `call` prints the provider's answer.
+async fn call_provider_through_the_emulator(
+    stack: &Stack,
+    secrets: &Secrets,
+    provider: &MockProvider,
+) {
+    provider.set(Mode::Accept);
+    let tenant = unique("org_call");
+    let (public, private) = (secrets.new_value("pk-call"), secrets.new_value("sk-call"));
+    let connected = stack
+        .call("connect-integration", &vapi(&tenant, &public, &private))
+        .await;
+    assert_eq!(connected.status, 201);
+    let call = json!({"tenantId": tenant, "provider": "vapi", "method": "GET",
+                      "path": "/assistant", "query": {"limit": 1}});
+    let answer = stack.call("call-provider", &call).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers["tenant-keys-provider"], "vapi");
+    // The mock echoes the Authorization it got: the key, which must not come back.
+    assert_eq!(answer.body, json!({"echo": "Bearer ****"}));
+    let sent = provider.received().pop().unwrap();
+    assert_eq!(sent.target, "/assistant?limit=1");
+    assert_eq!(sent.authorization, Some(format!("Bearer {private}")));
+
+    let refused = stack
+        .call(
+            "call-provider",
+            &json!({"tenantId": tenant, "provider": "vapi", "method": "GET", "path": "/../x"}),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(!refused.headers.contains_key("tenant-keys-provider"));
+
+    let output = Command::new(release_binaries().join("tenant-keys"))
+        .args(["call", "--tenant", &tenant, "--provider", "vapi", "--path", "/assistant"])
+        .env("TENANT_KEYS_URL", stack.base_url())
+        .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.contains("Bearer ****") && !printed.contains(&private), "{printed}");
 }
 
 /// The commands of README's CLI section, one by one as written, against this stack: `cargo run -q

@@ -103,6 +103,29 @@ enum Command {
         #[command(flatten)]
         send: SendOptions,
     },
+    /// Call the provider's API as the tenant, with the key put in by the stack: call-provider.
+    /// Prints the provider's answer (its status on stderr).
+    Call {
+        #[command(flatten)]
+        target: Target,
+        /// The method: GET, HEAD, POST, PUT, PATCH or DELETE.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The path under the provider's API, e.g. /assistant.
+        #[arg(long)]
+        path: String,
+        /// A query parameter, `name=value`. Repeatable.
+        #[arg(long = "query", value_name = "NAME=VALUE")]
+        query: Vec<String>,
+        /// A header, `name: value`. Repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        header: Vec<String>,
+        /// The body: JSON when it parses as JSON, else sent as text; `-` reads it from stdin.
+        #[arg(long)]
+        body: Option<String>,
+        #[command(flatten)]
+        send: SendOptions,
+    },
     /// The providers this build knows (built-in and operator-added), their fields, and how each
     /// key is checked. Needs no stack and no signing secret.
     Providers,
@@ -219,7 +242,26 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     if status.is_redirection() {
         return Err(redirect_refused(status, response.url(), response.headers()));
     }
+    let from_provider = response
+        .headers()
+        .get("tenant-keys-provider")
+        .and_then(|name| name.to_str().ok())
+        .map(str::to_owned);
     let text = response.text().await.map_err(|e| e.to_string())?;
+    if let Some(provider) = from_provider {
+        // call-provider: the provider's own answer, printed as it came.
+        eprintln!(
+            "tenant-keys: {} {} (answered by {provider})",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or_default()
+        );
+        println!("{text}");
+        return Ok(if status.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
         // The status on stderr, so that stdout is the answer's JSON alone (for `jq`).
@@ -386,8 +428,53 @@ fn build_call(command: Command) -> Result<(Call, SendOptions), String> {
             },
             send,
         ),
+        Command::Call {
+            target,
+            method,
+            path,
+            query,
+            header,
+            body,
+            send,
+        } => {
+            let mut request = json!({"tenantId": target.tenant, "provider": target.provider,
+                                     "method": method.to_ascii_uppercase(), "path": path});
+            if !query.is_empty() {
+                request["query"] = Value::Object(pairs(&query, '=', "--query expects NAME=VALUE")?);
+            }
+            if !header.is_empty() {
+                request["headers"] =
+                    Value::Object(pairs(&header, ':', "--header expects NAME: VALUE")?);
+            }
+            if let Some(body) = body {
+                let text = if body == "-" {
+                    std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+                } else {
+                    body
+                };
+                request["body"] = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            }
+            (
+                Call {
+                    function: "call-provider",
+                    body: request,
+                },
+                send,
+            )
+        }
         Command::Providers => unreachable!("answered before any call is built"),
     })
+}
+
+/// `NAME<separator>VALUE` arguments as an object of strings (values trimmed).
+fn pairs(arguments: &[String], separator: char, usage: &str) -> Result<Map<String, Value>, String> {
+    arguments
+        .iter()
+        .map(|argument| {
+            let (name, value) = argument.split_once(separator).ok_or(usage)?;
+            Ok((name.trim().to_owned(), Value::String(value.trim().to_owned())))
+        })
+        .collect()
 }
 
 /// The `--set` pairs as a credentials object; a `-` value is read as one line of stdin.

@@ -9,7 +9,7 @@ use crate::keyring::KeyRing;
 use crate::metrics::MetricsWriter;
 use crate::ops::DisconnectPolicy;
 use crate::store::SecretStore;
-use crate::verify::ProviderChecker;
+use crate::outbound::ProviderClient;
 
 /// One function's state for the life of its container: the store, the signing keys,
 /// fetch-key's read cache and disconnect-integration's policy.
@@ -20,8 +20,10 @@ pub struct App {
     pub(crate) cache: ReadCache,
     pub(crate) disconnect_policy: DisconnectPolicy,
     pub(crate) metrics: MetricsWriter,
-    /// Built on the first request that asks to `verify`.
-    checker: OnceLock<ProviderChecker>,
+    /// Whether fetch-key hands out the full view of non-public fields (`FullViewAllowed`).
+    pub(crate) full_view_allowed: bool,
+    /// Built on the first request that reaches a provider (`verify`, call-provider).
+    provider_client: OnceLock<ProviderClient>,
 }
 
 impl App {
@@ -34,13 +36,22 @@ impl App {
             cache,
             disconnect_policy: DisconnectPolicy::default(),
             metrics: MetricsWriter::silent(),
-            checker: OnceLock::new(),
+            full_view_allowed: true,
+            provider_client: OnceLock::new(),
         }
     }
 
     /// The same function writing its metrics with `metrics`.
     pub fn with_metrics(self, metrics: MetricsWriter) -> Self {
         App { metrics, ..self }
+    }
+
+    /// The same function with fetch-key's full view of non-public fields allowed or not.
+    pub fn with_full_view_allowed(self, full_view_allowed: bool) -> Self {
+        App {
+            full_view_allowed,
+            ..self
+        }
     }
 
     /// The same function with another disconnect policy (recovery window, purge allowed).
@@ -51,14 +62,18 @@ impl App {
         }
     }
 
-    /// The provider checker, built on first use; `None` when the request does not verify.
-    pub(crate) fn checker(&self, verify: bool) -> Result<Option<&ProviderChecker>, Error> {
-        if !verify {
-            return Ok(None);
+    /// The HTTP client to providers, built on first use.
+    pub(crate) fn provider_client(&self) -> Result<&ProviderClient, Error> {
+        if self.provider_client.get().is_none() {
+            let _ = self.provider_client.set(ProviderClient::new()?);
         }
-        if self.checker.get().is_none() {
-            let _ = self.checker.set(ProviderChecker::new()?);
-        }
-        Ok(self.checker.get())
+        self.provider_client
+            .get()
+            .ok_or_else(|| Error::Internal("the provider client was not built".into()))
+    }
+
+    /// The provider client for a key check; `None` when the request does not verify.
+    pub(crate) fn checker(&self, verify: bool) -> Result<Option<&ProviderClient>, Error> {
+        verify.then(|| self.provider_client()).transpose()
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::template::{anchored, placeholders};
+use crate::template::{RESERVED_HEADERS, anchored, placeholders};
 
 /// One provider as the catalog file spells it.
 #[derive(Debug, Deserialize)]
@@ -87,26 +87,6 @@ pub struct ApiEntry {
 
 /// The methods call-provider sends.
 pub const API_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-
-/// Headers a catalog may not set and a caller may not send through call-provider: tenant-keys
-/// sets them (the key, the host, the framing), or they belong to one hop only.
-pub const RESERVED_HEADERS: [&str; 15] = [
-    "authorization",
-    "proxy-authorization",
-    "host",
-    "cookie",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-connection",
-    "accept-encoding",
-    "forwarded",
-    "x-forwarded-for",
-];
 
 /// How a check sends the key; a value template holds `{field}` placeholders.
 #[derive(Debug, Deserialize)]

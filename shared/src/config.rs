@@ -38,6 +38,9 @@ pub const KMS_KEY_ENV: &str = "TENANT_SECRETS_KMS_KEY_ID";
 pub const RECOVERY_DAYS_ENV: &str = "DISCONNECT_RECOVERY_DAYS";
 /// Environment variable: `true` allows `purge` (deletion with no recovery); default `false`.
 pub const ALLOW_PURGE_ENV: &str = "ALLOW_PURGE";
+/// Environment variable: `false` makes fetch-key refuse the full view of non-public fields
+/// (`full_view_disabled`), so keys are used only through call-provider; default `true`.
+pub const FULL_VIEW_ALLOWED_ENV: &str = "FULL_VIEW_ALLOWED";
 /// Environment variable: seconds after which the signing keys are read again (default 60).
 pub const SIGNING_KEYS_MAX_AGE_ENV: &str = "SIGNING_KEYS_MAX_AGE_SECONDS";
 /// Environment variable: the fewest seconds between two reads of the signing secret after a
@@ -161,6 +164,7 @@ impl App {
         );
         Ok(App::new(tenants, keys, cache)
             .with_disconnect_policy(disconnect_policy)
+            .with_full_view_allowed(flag_from_env(FULL_VIEW_ALLOWED_ENV, true)?)
             .with_metrics(MetricsWriter::from_env()))
     }
 }
@@ -199,21 +203,25 @@ fn disconnect_policy_from_env() -> Result<DisconnectPolicy, InitError> {
             allowed: "a number of days from 7 to 30",
             value: days.to_string(),
         })?;
-    let allow_purge = match std::env::var(ALLOW_PURGE_ENV).as_deref().map(str::trim) {
-        Err(_) | Ok("" | "false") => false,
-        Ok("true") => true,
-        Ok(other) => {
-            return Err(InitError::BadSetting {
-                name: ALLOW_PURGE_ENV,
-                allowed: "true or false",
-                value: other.to_owned(),
-            });
-        }
-    };
+    let allow_purge = flag_from_env(ALLOW_PURGE_ENV, false)?;
     Ok(DisconnectPolicy {
         recovery_days,
         allow_purge,
     })
+}
+
+/// `true` or `false` from the environment, or `default` when unset or empty.
+fn flag_from_env(name: &'static str, default: bool) -> Result<bool, InitError> {
+    match std::env::var(name).as_deref().map(str::trim) {
+        Err(_) | Ok("") => Ok(default),
+        Ok("true") => Ok(true),
+        Ok("false") => Ok(false),
+        Ok(other) => Err(InitError::BadSetting {
+            name,
+            allowed: "true or false",
+            value: other.to_owned(),
+        }),
+    }
 }
 
 /// A whole number from the environment, or `default` when unset.

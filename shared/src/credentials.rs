@@ -161,6 +161,11 @@ impl Credentials {
             .all(|(name, value)| self.values.get(name) == Some(value))
     }
 
+    /// The provider these credentials are for.
+    pub fn provider(&self) -> &'static Provider {
+        self.provider
+    }
+
     /// The credentials as a response shows them.
     pub fn view(&self, view: View) -> Map<String, Value> {
         match view {

@@ -11,8 +11,8 @@ pub enum Error {
     /// The HTTP method is not `POST`.
     #[error("only POST is accepted")]
     MethodNotAllowed,
-    /// The body is larger than [`crate::http::MAX_BODY_BYTES`].
-    #[error("the request body is larger than 64 KiB")]
+    /// The body is larger than the function takes ([`crate::Operation::max_body_bytes`]).
+    #[error("the request body is larger than this function takes (64 KiB; call-provider: 5 MiB)")]
     PayloadTooLarge,
     /// The webhook signature is missing, invalid or its timestamp is out of tolerance.
     #[error("missing or invalid webhook signature")]
@@ -71,6 +71,29 @@ pub enum Error {
         /// The provider.
         provider: &'static str,
     },
+    /// fetch-key: the full view of a provider with non-public fields, in a stack that keeps keys
+    /// in (`FullViewAllowed=false`).
+    #[error(
+        "this stack does not hand out {provider}'s non-public fields (FullViewAllowed is false): use call-provider to use the key, or the masked or public view"
+    )]
+    FullViewDisabled {
+        /// The provider.
+        provider: &'static str,
+    },
+    /// call-provider: the provider did not answer in time, or could not be reached.
+    #[error("{provider} did not answer in time or could not be reached; retry later")]
+    ProviderUnreachable {
+        /// The provider.
+        provider: &'static str,
+    },
+    /// call-provider: the provider answered, but its answer cannot be passed on.
+    #[error("{provider}'s answer cannot be passed on: {why}")]
+    ProviderAnswerUnusable {
+        /// The provider.
+        provider: &'static str,
+        /// Why (a fixed text).
+        why: &'static str,
+    },
     /// Secrets Manager refuses new versions of the secret: AWS's version quota is spent.
     #[error(
         "Secrets Manager refuses new versions of these credentials: AWS's quota of about 100 versions of one secret created within 24 hours is reached; nothing was changed; retry later"
@@ -91,7 +114,7 @@ pub enum Error {
 /// one list of codes. That table is checked against it, and the TypeScript client's list is
 /// generated from it
 /// (`shared/tests/error_codes.rs`), and every [`Error`] maps to one of these.
-pub const CODES: [(u16, &str); 19] = [
+pub const CODES: [(u16, &str); 21] = [
     (400, "invalid_json"),
     (400, "invalid_request"),
     (400, "invalid_tenant_id"),
@@ -99,6 +122,7 @@ pub const CODES: [(u16, &str); 19] = [
     (400, "invalid_credentials"),
     (401, "unauthorized"),
     (403, "purge_disabled"),
+    (403, "full_view_disabled"),
     (404, "not_found"),
     (405, "method_not_allowed"),
     (409, "version_conflict"),
@@ -109,6 +133,7 @@ pub const CODES: [(u16, &str); 19] = [
     (429, "too_many_writes"),
     (500, "invalid_stored_value"),
     (500, "internal"),
+    (502, "provider_answer_unusable"),
     (503, "provider_unavailable"),
     (503, "upstream_unavailable"),
 ];
@@ -132,7 +157,11 @@ impl Error {
             Error::SecretUnavailable => "secret_unavailable",
             Error::TooManyWrites => "too_many_writes",
             Error::CredentialsRejected { .. } => "credentials_rejected",
-            Error::ProviderUnavailable { .. } => "provider_unavailable",
+            Error::ProviderUnavailable { .. } | Error::ProviderUnreachable { .. } => {
+                "provider_unavailable"
+            }
+            Error::FullViewDisabled { .. } => "full_view_disabled",
+            Error::ProviderAnswerUnusable { .. } => "provider_answer_unusable",
             Error::InvalidStoredValue => "invalid_stored_value",
             Error::UpstreamUnavailable => "upstream_unavailable",
             Error::Internal(_) => "internal",
@@ -150,16 +179,17 @@ impl Error {
             | Error::InvalidTenantId(_)
             | Error::UnknownProvider(_)
             | Error::InvalidCredentials(_) => StatusCode::BAD_REQUEST,
-            Error::PurgeDisabled => StatusCode::FORBIDDEN,
+            Error::PurgeDisabled | Error::FullViewDisabled { .. } => StatusCode::FORBIDDEN,
             Error::NotFound(_) | Error::ScheduledForDeletion { .. } => StatusCode::NOT_FOUND,
             Error::VersionConflict(_) | Error::IdempotencyConflict | Error::SecretUnavailable => {
                 StatusCode::CONFLICT
             }
             Error::TooManyWrites => StatusCode::TOO_MANY_REQUESTS,
             Error::CredentialsRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::UpstreamUnavailable | Error::ProviderUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::UpstreamUnavailable
+            | Error::ProviderUnavailable { .. }
+            | Error::ProviderUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::ProviderAnswerUnusable { .. } => StatusCode::BAD_GATEWAY,
             Error::InvalidStoredValue | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -182,7 +212,11 @@ impl Error {
             Error::SecretUnavailable => "Secret unavailable",
             Error::TooManyWrites => "Too many writes",
             Error::CredentialsRejected { .. } => "Credentials rejected",
-            Error::ProviderUnavailable { .. } => "Provider unavailable",
+            Error::ProviderUnavailable { .. } | Error::ProviderUnreachable { .. } => {
+                "Provider unavailable"
+            }
+            Error::FullViewDisabled { .. } => "Full view disabled",
+            Error::ProviderAnswerUnusable { .. } => "Provider answer unusable",
             Error::InvalidStoredValue => "Invalid stored value",
             Error::UpstreamUnavailable => "Upstream unavailable",
             Error::Internal(_) => "Internal error",

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
@@ -14,17 +14,17 @@ use crate::answers::{
     DisconnectAllAnswer, DisconnectedEntry, FetchAnswer, ListAnswer, Problem, WriteAnswer,
 };
 use crate::app::App;
+use crate::call_request::CallRequest;
 use crate::auth::WebhookId;
+use crate::credentials::View;
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
-use crate::metrics::RequestMetrics;
+use crate::metrics::{ProviderCall, RequestMetrics};
 use crate::operation::Operation;
-use crate::ops;
+use crate::ops::{self, Called};
 use crate::request::{
     ConnectRequest, DisconnectRequest, FetchRequest, ListRequest, Target, UpdateRequest,
 };
 
-/// Largest accepted request body: 64 KiB.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Seconds a caller is asked to wait after `upstream_unavailable`.
 const RETRY_AFTER_SECONDS: &str = "2";
 /// Seconds a caller is asked to wait after `too_many_writes`: AWS's version quota frees up as
@@ -40,23 +40,71 @@ struct LogFields {
     webhook_id: Option<String>,
     /// The version read or written.
     version_id: Option<String>,
-    /// fetch-key: whether the value came from the cache.
+    /// fetch-key, call-provider: whether the value came from the cache.
     cache_hit: Option<bool>,
+    /// call-provider: what was called, and how the provider answered.
+    call: Option<CallLog>,
 }
 
-/// A successful answer: its status and JSON body.
+/// What the log line says of a call-provider call: the method, the path, the query's names
+/// (never its values, nor headers or bodies), the provider's status and time.
+struct CallLog {
+    method: &'static str,
+    path: String,
+    query: Vec<String>,
+    provider_status: Option<u16>,
+    provider_ms: Option<f64>,
+}
+
+/// A successful answer: its status, headers and body.
 struct Answer {
     status: StatusCode,
-    body: String,
+    headers: HeaderMap,
+    body: Body,
 }
 
 impl Answer {
+    /// A JSON answer of tenant-keys' own.
     fn new(status: StatusCode, body: &impl Serialize) -> Result<Answer, Error> {
         let body = serde_json::to_string(body)
             .map_err(|err| Error::Internal(format!("an answer did not serialize: {err}")))?;
-        Ok(Answer { status, body })
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(Answer {
+            status,
+            headers,
+            body: Body::Text(body),
+        })
+    }
+
+    /// The provider's answer to a call, marked as the provider's: `tenant-keys-provider` names
+    /// it (tenant-keys' own refusals never carry that header, and are problem+json with a
+    /// `urn:tenant-keys:problem:` type), and `tenant-keys-version-id` is the key's version.
+    fn from_provider(provider: &'static str, called: Called) -> Answer {
+        let mut headers = called.headers;
+        headers.insert(PROVIDER_HEADER, HeaderValue::from_static(provider));
+        if let Ok(version) = HeaderValue::from_str(&called.version_id) {
+            headers.insert(VERSION_HEADER, version);
+        }
+        let body = match String::from_utf8(called.body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(bytes) => Body::Binary(bytes.into_bytes()),
+        };
+        Answer {
+            status: called.status,
+            headers,
+            body,
+        }
     }
 }
+
+/// The header that marks an answer as the provider's (call-provider), naming the provider.
+pub const PROVIDER_HEADER: &str = "tenant-keys-provider";
+/// The header of a call-provider answer that names the version of the key used.
+pub const VERSION_HEADER: &str = "tenant-keys-version-id";
 
 impl App {
     /// Serves one request of `operation` and logs it. Never fails: every error is a problem
@@ -80,12 +128,22 @@ impl App {
         let provider = log.provider.unwrap_or_default();
         let webhook_id = log.webhook_id.as_deref().unwrap_or_default();
         let version_id = log.version_id.as_deref().unwrap_or_default();
+        let call = log.call.as_ref();
+        let (call_method, call_path) = (call.map(|c| c.method), call.map(|c| c.path.as_str()));
+        let call_query = call.map(|c| c.query.join(","));
+        let provider_status = call.and_then(|c| c.provider_status);
+        let provider_ms = call.and_then(|c| c.provider_ms);
         self.metrics.emit(&RequestMetrics {
             operation: operation.name(),
             outcome: outcome.as_ref().map_or_else(Error::code, |_| "ok"),
             latency_ms,
             secrets_manager_calls: deadline.calls(),
             cache_hit: log.cache_hit,
+            provider_call: log.provider.filter(|_| call.is_some()).map(|provider| ProviderCall {
+                provider,
+                status: provider_status,
+                latency_ms: provider_ms,
+            }),
             tenant_id,
             request_id,
             webhook_id,
@@ -102,9 +160,14 @@ impl App {
                     request_id,
                     webhook_id,
                     version_id,
+                    call_method,
+                    call_path,
+                    call_query,
+                    provider_status,
+                    provider_ms,
                     "request served"
                 );
-                respond(answer.status, "application/json", answer.body)
+                respond(answer.status, answer.headers, answer.body)
             }
             Err(err) => {
                 let status = err.status();
@@ -116,7 +179,7 @@ impl App {
                 if status.is_server_error() {
                     tracing::error!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), cause, latency_ms, request_id, webhook_id, "{log_message}");
                 } else {
-                    tracing::info!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), latency_ms, request_id, webhook_id, "{log_message}");
+                    tracing::info!(operation = operation.name(), tenant_id, provider, status = status.as_u16(), outcome = err.code(), detail = %err.detail(), latency_ms, request_id, webhook_id, call_method, call_path, call_query, "{log_message}");
                 }
                 problem(&err)
             }
@@ -135,7 +198,7 @@ impl App {
             return Err(Error::MethodNotAllowed);
         }
         let body: &[u8] = request.body().as_ref();
-        if body.len() > MAX_BODY_BYTES {
+        if body.len() > operation.max_body_bytes() {
             return Err(Error::PayloadTooLarge);
         }
         let webhook_id = self.keys.verify(deadline, request.headers(), body).await?;
@@ -148,7 +211,35 @@ impl App {
                 self.disconnect(body, deadline, &webhook_id, log).await
             }
             Operation::ListIntegrations => self.list(body, deadline, log).await,
+            Operation::CallProvider => self.call(body, deadline, log).await,
         }
+    }
+
+    async fn call(
+        &self,
+        body: &[u8],
+        deadline: &Deadline,
+        log: &mut LogFields,
+    ) -> Result<Answer, Error> {
+        let request = CallRequest::parse(body)?;
+        log.tenant_id = Some(request.tenant.as_str().to_owned());
+        log.provider = Some(request.provider.id);
+        log.call = Some(CallLog {
+            method: request.method,
+            path: request.path.clone(),
+            query: request.query.iter().map(|(name, _)| name.clone()).collect(),
+            provider_status: None,
+            provider_ms: None,
+        });
+        let client = self.provider_client()?;
+        let called = ops::call(&self.store, &self.cache, client, deadline, &request).await?;
+        log.version_id = Some(called.version_id.clone());
+        log.cache_hit = Some(called.from_cache);
+        if let Some(call) = &mut log.call {
+            call.provider_status = Some(called.status.as_u16());
+            call.provider_ms = Some(called.provider_ms);
+        }
+        Ok(Answer::from_provider(request.provider.id, called))
     }
 
     async fn connect(
@@ -184,6 +275,12 @@ impl App {
         let request = FetchRequest::parse(body)?;
         log.tenant_id = Some(request.tenant.as_str().to_owned());
         log.provider = Some(request.provider.id);
+        let private_fields = request.provider.fields.iter().any(|field| !field.public);
+        if request.view == View::Full && private_fields && !self.full_view_allowed {
+            return Err(Error::FullViewDisabled {
+                provider: request.provider.id,
+            });
+        }
         let fetched = ops::fetch(&self.store, &self.cache, deadline, &request).await?;
         log.version_id = Some(fetched.version_id.clone());
         log.cache_hit = Some(fetched.from_cache);
@@ -270,13 +367,20 @@ impl App {
 pub fn problem(err: &Error) -> Response<Body> {
     // A struct of strings and numbers always serializes.
     let body = serde_json::to_string(&Problem::new(err)).unwrap_or_default();
-    let mut response = respond(err.status(), "application/problem+json", body);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    let mut response = respond(err.status(), headers, Body::Text(body));
     let headers = response.headers_mut();
     match err {
         Error::MethodNotAllowed => {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
-        Error::UpstreamUnavailable | Error::ProviderUnavailable { .. } => {
+        Error::UpstreamUnavailable
+        | Error::ProviderUnavailable { .. }
+        | Error::ProviderUnreachable { .. } => {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
@@ -293,12 +397,15 @@ pub fn problem(err: &Error) -> Response<Body> {
     response
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body));
+/// A response with `headers` and `Cache-Control: no-store` (every answer may hold a tenant's
+/// data).
+fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    *response.headers_mut() = headers;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -372,6 +479,15 @@ mod tests {
                 422,
             ),
             (Error::ProviderUnavailable { provider: "vapi" }, 503),
+            (Error::ProviderUnreachable { provider: "vapi" }, 503),
+            (Error::FullViewDisabled { provider: "vapi" }, 403),
+            (
+                Error::ProviderAnswerUnusable {
+                    provider: "vapi",
+                    why: "it is larger than 4 MiB",
+                },
+                502,
+            ),
             (Error::InvalidStoredValue, 500),
             (Error::UpstreamUnavailable, 503),
             (Error::Internal(String::new()), 500),

@@ -1,6 +1,6 @@
-//! tenant-keys: per-tenant third-party API keys in AWS Secrets Manager, behind five signed
+//! tenant-keys: per-tenant third-party API keys in AWS Secrets Manager, behind six signed
 //! webhook Lambda functions (`connect-integration`, `fetch-key`, `update-key`,
-//! `disconnect-integration`, `list-integrations`).
+//! `disconnect-integration`, `list-integrations`, `call-provider`).
 //!
 //! This crate holds all of the logic; the function binaries only start it. Secrets live under
 //! `tenant/<tenantId>/<provider>` as the flat JSON object of the provider's fields.
@@ -11,6 +11,7 @@
 //! - [`credentials`]: credential values, their validation and views (full, public, masked).
 //! - [`auth`]: Standard Webhooks verification.
 //! - [`request`]: parsing of the operations' JSON bodies.
+//! - [`call_request`]: call-provider's request, and what a caller may send through it.
 //! - [`store`]: the Secrets Manager adapter.
 //! - [`cache`]: fetch-key's per-container read cache.
 //! - [`deadline`]: the time a request has left, from the Lambda context.
@@ -22,6 +23,7 @@
 //! - [`answers`]: the JSON answers, one type each.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per request.
 //! - [`config`]: start-up from the environment, logging.
+//! - [`outbound`]: the HTTP client to providers, and how a key is put into a request.
 //! - [`verify`]: checking keys with the provider before they are stored.
 //! - [`Error`]: the one error type, each variant a documented problem code.
 #![warn(missing_docs)]
@@ -30,6 +32,7 @@ pub mod answers;
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod call_request;
 // The catalog's rules run in build.rs, which includes the module; here only for its unit tests.
 #[cfg(test)]
 mod catalog;
@@ -41,6 +44,7 @@ pub mod http;
 pub mod keyring;
 pub mod metrics;
 pub mod operation;
+pub mod outbound;
 pub mod ops;
 pub mod provider;
 pub mod request;

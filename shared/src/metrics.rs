@@ -1,9 +1,10 @@
 //! Metrics as CloudWatch Embedded Metric Format (EMF) lines on stdout: one line per request, which
 //! CloudWatch Logs turns into metrics with no API call and no added latency.
 //!
-//! Dimensions are the operation and the outcome (`ok` or the error code) only — never the tenant
-//! id, which would make one metric per tenant (cost, and a list of who the tenants are); the tenant
-//! id, request id and `webhook-id` are plain properties of the line, for Logs Insights. The lines
+//! Dimensions are the operation and the outcome (`ok` or the error code), and for call-provider the
+//! provider — never the tenant id, which would make one metric per tenant (cost, and a list of who
+//! the tenants are); the tenant id, request id, `webhook-id` and the provider's status are plain
+//! properties of the line, for Logs Insights. The lines
 //! are written directly to stdout, not through the log filter, so no log level silences them.
 //!
 //! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
@@ -19,22 +20,30 @@ pub const NAMESPACE_ENV: &str = "METRICS_NAMESPACE";
 /// The namespace when [`NAMESPACE_ENV`] is unset.
 pub const DEFAULT_NAMESPACE: &str = "TenantKeys";
 
-/// The metrics a line can carry: every request's, fetch-key's cache hit or miss, and the first
-/// request of a container's cold start.
-pub const METRIC_NAMES: [&str; 6] = [
+/// The metrics a line can carry: every request's, the cache hit or miss of fetch-key and
+/// call-provider, the time call-provider waited for the provider, and the first request of a
+/// container's cold start.
+pub const METRIC_NAMES: [&str; 7] = [
     "Requests",
     "Latency",
     "SecretsManagerCalls",
     "CacheHit",
     "CacheMiss",
+    "ProviderLatency",
     "ColdStart",
 ];
-/// The dimensions of every metric.
-pub const DIMENSIONS: [&str; 2] = ["Operation", "Outcome"];
+/// The dimensions metrics are kept by.
+pub const DIMENSIONS: [&str; 3] = ["Operation", "Outcome", "Provider"];
 
 /// The dimension sets of every line: per operation and outcome, and per outcome across operations
 /// (what the stack's alarms on `upstream_unavailable` and `too_many_writes` watch).
 const DIMENSION_SETS: [&[&str]; 2] = [&["Operation", "Outcome"], &["Outcome"]];
+/// call-provider's lines also per provider and outcome.
+const CALL_DIMENSION_SETS: [&[&str]; 3] = [
+    &["Operation", "Outcome"],
+    &["Outcome"],
+    &["Operation", "Provider", "Outcome"],
+];
 
 /// What one request did, for its metrics line.
 #[derive(Debug)]
@@ -47,14 +56,27 @@ pub struct RequestMetrics<'a> {
     pub latency_ms: f64,
     /// Secrets Manager calls the request started.
     pub secrets_manager_calls: u32,
-    /// fetch-key only: whether the value came from the container's cache.
+    /// fetch-key and call-provider: whether the value came from the container's cache.
     pub cache_hit: Option<bool>,
+    /// call-provider: the provider called, and (when it answered) its status and time.
+    pub provider_call: Option<ProviderCall>,
     /// Property: the tenant, once validated.
     pub tenant_id: &'a str,
     /// Property: Lambda's request id.
     pub request_id: &'a str,
     /// Property: the caller's `webhook-id`, once authenticated.
     pub webhook_id: &'a str,
+}
+
+/// What call-provider's line says of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderCall {
+    /// The provider (a dimension).
+    pub provider: &'static str,
+    /// Its status, when it answered (a property).
+    pub status: Option<u16>,
+    /// The time waited for it, when it answered.
+    pub latency_ms: Option<f64>,
 }
 
 /// Writes one EMF line per request; the first request of a container also carries `ColdStart`.
@@ -108,9 +130,16 @@ impl MetricsWriter {
             metrics.push(("CacheHit", "Count", json!(u8::from(hit))));
             metrics.push(("CacheMiss", "Count", json!(u8::from(!hit))));
         }
+        if let Some(latency) = request.provider_call.and_then(|call| call.latency_ms) {
+            metrics.push(("ProviderLatency", "Milliseconds", json!(latency)));
+        }
         if cold_start {
             metrics.push(("ColdStart", "Count", json!(1)));
         }
+        let dimension_sets: &[&[&str]] = match request.provider_call {
+            Some(_) => &CALL_DIMENSION_SETS,
+            None => &DIMENSION_SETS,
+        };
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -121,7 +150,7 @@ impl MetricsWriter {
                 "Timestamp": timestamp,
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
-                    "Dimensions": DIMENSION_SETS,
+                    "Dimensions": dimension_sets,
                     "Metrics": metrics
                         .iter()
                         .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
@@ -131,6 +160,12 @@ impl MetricsWriter {
         );
         line.insert("Operation".into(), json!(request.operation));
         line.insert("Outcome".into(), json!(request.outcome));
+        if let Some(call) = request.provider_call {
+            line.insert("Provider".into(), json!(call.provider));
+            if let Some(status) = call.status {
+                line.insert("ProviderStatus".into(), json!(status));
+            }
+        }
         for (name, _, value) in metrics {
             line.insert(name.into(), value);
         }
@@ -162,6 +197,7 @@ mod tests {
             latency_ms: 1.5,
             secrets_manager_calls: 1,
             cache_hit,
+            provider_call: None,
             tenant_id: "org_1",
             request_id: "req-1",
             webhook_id: "msg_1",
@@ -182,7 +218,7 @@ mod tests {
         for set in spec["Dimensions"].as_array().unwrap() {
             for dimension in set.as_array().unwrap() {
                 let dimension = dimension.as_str().unwrap();
-                assert!(["Operation", "Outcome"].contains(&dimension));
+                assert!(DIMENSIONS.contains(&dimension));
                 assert!(line[dimension].is_string());
             }
         }
@@ -191,6 +227,24 @@ mod tests {
             (&json!(1), &json!(0))
         );
         assert_eq!(line["TenantId"], "org_1");
+    }
+
+    #[test]
+    fn a_provider_call_is_kept_per_provider_with_its_status_as_a_property() {
+        let writer = MetricsWriter::new("Test");
+        let line = writer.line(&RequestMetrics {
+            operation: "call-provider",
+            provider_call: Some(ProviderCall {
+                provider: "vapi",
+                status: Some(200),
+                latency_ms: Some(12.5),
+            }),
+            ..request(Some(false))
+        });
+        let sets = &line["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert!(sets.as_array().unwrap().contains(&json!(["Operation", "Provider", "Outcome"])));
+        assert_eq!((&line["Provider"], &line["ProviderStatus"]), (&json!("vapi"), &json!(200)));
+        assert_eq!(line["ProviderLatency"], 12.5);
     }
 
     #[test]

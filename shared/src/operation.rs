@@ -13,18 +13,21 @@ pub enum Operation {
     DisconnectIntegration,
     /// `list-integrations`.
     ListIntegrations,
+    /// `call-provider`.
+    CallProvider,
 }
 
 impl Operation {
     /// Every operation, one function each, in the order the docs list them. A new operation is
     /// added here; `shared/tests/operations_everywhere.rs` then names every other place that
     /// must know it.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 6] = [
         Operation::ConnectIntegration,
         Operation::FetchKey,
         Operation::UpdateKey,
         Operation::DisconnectIntegration,
         Operation::ListIntegrations,
+        Operation::CallProvider,
     ];
 
     /// The function's name: its package, binary and route, and its name in logs.
@@ -35,6 +38,16 @@ impl Operation {
             Operation::UpdateKey => "update-key",
             Operation::DisconnectIntegration => "disconnect-integration",
             Operation::ListIntegrations => "list-integrations",
+            Operation::CallProvider => "call-provider",
+        }
+    }
+
+    /// The largest request body the function takes: 64 KiB, but call-provider's carries the
+    /// provider's request body too (5 MiB, under Lambda's 6 MB payload).
+    pub fn max_body_bytes(self) -> usize {
+        match self {
+            Operation::CallProvider => 5 * 1024 * 1024,
+            _ => 64 * 1024,
         }
     }
 }

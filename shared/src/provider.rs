@@ -178,6 +178,14 @@ impl Api {
             SendKey::Query { .. } => None,
         }
     }
+
+    /// The query parameter the key goes in, if it goes in the query.
+    pub fn key_query(&self) -> Option<&'static str> {
+        match &self.send {
+            SendKey::Query { name, .. } => Some(name),
+            _ => None,
+        }
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/providers.rs"));

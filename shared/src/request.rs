@@ -162,27 +162,7 @@ impl FetchRequest {
                 ));
             }
         };
-        let refresh = optional_bool(&fields, "refresh")?;
-        let max_age_seconds = match fields.get("maxAgeSeconds") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(seconds)) if seconds.as_u64().is_some() => seconds.as_u64(),
-            Some(_) => {
-                return Err(Error::InvalidRequest(
-                    "maxAgeSeconds must be a whole number of seconds, 0 or more".into(),
-                ));
-            }
-        };
-        let max_age = match (refresh, max_age_seconds) {
-            (Some(_), Some(_)) => {
-                return Err(Error::InvalidRequest(
-                    "refresh and maxAgeSeconds cannot be used together (refresh is maxAgeSeconds: 0)"
-                        .into(),
-                ));
-            }
-            (Some(true), None) => Some(Duration::ZERO),
-            (_, Some(seconds)) => Some(Duration::from_secs(seconds)),
-            (Some(false) | None, None) => None,
-        };
+        let max_age = max_age(&fields)?;
         Ok(FetchRequest {
             tenant,
             provider,
@@ -267,7 +247,7 @@ impl ListRequest {
 }
 
 /// The body as a JSON object holding only `allowed` fields, with no key twice in any object.
-fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Error> {
+pub(crate) fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Error> {
     refuse_duplicate_keys(body, allowed)?;
     let value: Value = serde_json::from_slice(body).map_err(|_| Error::InvalidJson)?;
     let Value::Object(fields) = value else {
@@ -374,7 +354,7 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
     }
 }
 
-fn tenant(fields: &Map<String, Value>) -> Result<TenantId, Error> {
+pub(crate) fn tenant(fields: &Map<String, Value>) -> Result<TenantId, Error> {
     match fields.get("tenantId") {
         Some(Value::String(raw)) => TenantId::parse(raw),
         Some(_) => Err(Error::InvalidTenantId("tenantId must be a string".into())),
@@ -382,7 +362,7 @@ fn tenant(fields: &Map<String, Value>) -> Result<TenantId, Error> {
     }
 }
 
-fn provider(fields: &Map<String, Value>) -> Result<&'static Provider, Error> {
+pub(crate) fn provider(fields: &Map<String, Value>) -> Result<&'static Provider, Error> {
     match fields.get("provider") {
         Some(Value::String(raw)) => Provider::parse(raw),
         Some(_) => Err(Error::UnknownProvider("provider must be a string".into())),
@@ -429,7 +409,30 @@ fn verify(fields: &Map<String, Value>, provider: &'static Provider) -> Result<bo
     Ok(verify)
 }
 
-fn optional_bool(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, Error> {
+/// `refresh` or `maxAgeSeconds` (not both): the oldest cached value the caller accepts.
+pub(crate) fn max_age(fields: &Map<String, Value>) -> Result<Option<Duration>, Error> {
+    let refresh = optional_bool(fields, "refresh")?;
+    let max_age_seconds = match fields.get("maxAgeSeconds") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(seconds)) if seconds.as_u64().is_some() => seconds.as_u64(),
+        Some(_) => {
+            return Err(Error::InvalidRequest(
+                "maxAgeSeconds must be a whole number of seconds, 0 or more".into(),
+            ));
+        }
+    };
+    match (refresh, max_age_seconds) {
+        (Some(_), Some(_)) => Err(Error::InvalidRequest(
+            "refresh and maxAgeSeconds cannot be used together (refresh is maxAgeSeconds: 0)"
+                .into(),
+        )),
+        (Some(true), None) => Ok(Some(Duration::ZERO)),
+        (_, Some(seconds)) => Ok(Some(Duration::from_secs(seconds))),
+        (Some(false) | None, None) => Ok(None),
+    }
+}
+
+pub(crate) fn optional_bool(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, Error> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(value)) => Ok(Some(*value)),
@@ -439,7 +442,7 @@ fn optional_bool(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>
     }
 }
 
-fn optional_string<'a>(
+pub(crate) fn optional_string<'a>(
     fields: &'a Map<String, Value>,
     name: &str,
 ) -> Result<Option<&'a str>, Error> {

@@ -1,6 +1,27 @@
 //! The catalog's grammar, one copy for build.rs (which checks every catalog entry with it) and the
 //! functions (which fill templates and match values with it): value templates holding `{field}`
-//! placeholders, and field patterns that match a whole value.
+//! placeholders, field patterns that match a whole value, and the header names tenant-keys
+//! reserves.
+
+/// Headers a catalog entry may not set and a caller may not send through call-provider:
+/// tenant-keys sets them (the key, the host, the framing), or they belong to one hop only.
+pub const RESERVED_HEADERS: [&str; 15] = [
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "cookie",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "accept-encoding",
+    "forwarded",
+    "x-forwarded-for",
+];
 
 /// A piece of a value template (`Token {apiKey}`): text as it is, or a `{field}`'s name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,62 +2,24 @@
 //! and update): one cheap, read-only request described by the catalog ([`Check`]), with the key
 //! where the provider takes it (a Bearer token, a header, Basic, a query parameter). Its answer's
 //! status decides; redirects are not followed; the body is never read, passed back or logged
-//! (it may echo the key).
-//!
-//! The HTTP client is hyper with rustls on aws-lc-rs and the system's trust roots — the TLS stack
-//! the AWS SDK already brings, so no second TLS implementation is linked. It is built on first use,
-//! so functions and requests that never verify pay nothing for it.
+//! (it may echo the key). The request goes through [`ProviderClient`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, header};
-use http_body_util::Empty;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, Request, header};
+use http_body_util::Full;
 
 use crate::Error;
 use crate::credentials::{Credentials, View};
 use crate::deadline::Deadline;
-use crate::provider::{Check, Provider, SendKey};
-use crate::template::{Piece, pieces};
-use base64::Engine as _;
+use crate::outbound::{ProviderClient, fill, put_key};
+use crate::provider::{Check, Provider};
 
 /// The longest a check may take, whatever the request's deadline leaves.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sends the registry's checks.
-pub struct ProviderChecker {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-}
-
-impl std::fmt::Debug for ProviderChecker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderChecker").finish_non_exhaustive()
-    }
-}
-
-impl ProviderChecker {
-    /// A checker trusting the system's roots (`SSL_CERT_FILE` and friends, as the SDK does).
-    ///
-    /// # Errors
-    /// `internal` when no root certificate can be loaded.
-    pub fn new() -> Result<Self, Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|err| Error::Internal(format!("no trust roots for provider checks: {err}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(ProviderChecker {
-            client: Client::builder(TokioExecutor::new()).build(https),
-        })
-    }
-
+impl ProviderClient {
     /// Checks `credentials` of `provider` with the provider, within the request's deadline.
     ///
     /// # Errors
@@ -72,10 +34,9 @@ impl ProviderChecker {
     ) -> Result<(), Error> {
         let check = required_check(provider)?;
         let request = build_request(provider, check, credentials)?;
-        let response = deadline
-            .within(CHECK_TIMEOUT, || self.client.request(request))
+        let response = self
+            .send(deadline, CHECK_TIMEOUT, request)
             .await
-            .map_err(|_| unavailable(provider))?
             .map_err(|_| unavailable(provider))?;
         let status = response.status().as_u16();
         drop(response); // the body is never read: it may echo the key
@@ -102,7 +63,7 @@ fn build_request(
     provider: &'static Provider,
     check: &'static Check,
     credentials: &Credentials,
-) -> Result<Request<Empty<Bytes>>, Error> {
+) -> Result<Request<Full<Bytes>>, Error> {
     let values = credentials.view(View::Full);
     let value = |field: &str| -> Result<String, Error> {
         values[field]
@@ -110,64 +71,17 @@ fn build_request(
             .map(str::to_owned)
             .ok_or_else(|| Error::Internal(format!("{} has no {field}", provider.id)))
     };
-    let fill = |template: &str, encode: bool| -> Result<String, Error> {
-        let mut out = String::new();
-        // build.rs refused every template that does not parse.
-        for piece in pieces(template).unwrap_or_default() {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                // `.` and `..` are the two values percent-encoding leaves able to change a
-                // path (servers resolve them, encoded or not); no key is either.
-                Piece::Field(name) if encode => {
-                    let value = value(name)?;
-                    if value == "." || value == ".." {
-                        return Err(Error::InvalidCredentials(format!("{name} cannot be sent")));
-                    }
-                    out.push_str(&percent_encode(&value));
-                }
-                Piece::Field(name) => out.push_str(&value(name)?),
-            }
-        }
-        Ok(out)
-    };
-    let secret_header = |name: &str, text: String| -> Result<HeaderValue, Error> {
-        let mut header = HeaderValue::try_from(text)
-            .map_err(|_| Error::InvalidCredentials(format!("{name} cannot be sent")))?;
-        header.set_sensitive(true);
-        Ok(header)
-    };
-    let mut target = fill(check.path, true)?;
+    let target = fill(check.path, true, &value)?;
     let mut builder = Request::builder()
         .method(Method::from_bytes(check.method.as_bytes()).map_err(|_| unavailable(provider))?)
         .header(header::USER_AGENT, "tenant-keys");
     for (name, value) in check.headers {
         builder = builder.header(*name, *value);
     }
-    builder = match &check.send {
-        SendKey::Bearer(field) => builder.header(
-            header::AUTHORIZATION,
-            secret_header(field, format!("Bearer {}", value(field)?))?,
-        ),
-        SendKey::Header { name, value } => {
-            builder.header(*name, secret_header(name, fill(value, false)?)?)
-        }
-        SendKey::Basic { username, password } => {
-            let pair = format!("{}:{}", value(username)?, value(password)?);
-            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-            builder.header(
-                header::AUTHORIZATION,
-                secret_header(password, format!("Basic {encoded}"))?,
-            )
-        }
-        SendKey::Query { name, value } => {
-            let separator = if target.contains('?') { '&' } else { '?' };
-            target = format!("{target}{separator}{name}={}", fill(value, true)?);
-            builder
-        }
-    };
+    let (builder, target) = put_key(&check.send, provider, credentials, builder, target)?;
     builder
         .uri(format!("{}{target}", check.base_url(provider)))
-        .body(Empty::new())
+        .body(Full::new(Bytes::new()))
         .map_err(|_| unavailable(provider))
 }
 
@@ -176,20 +90,6 @@ fn unavailable(provider: &'static Provider) -> Error {
     Error::ProviderUnavailable {
         provider: provider.id,
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, so a value stays one path
-/// segment or one query value.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The provider's check.
@@ -235,13 +135,13 @@ mod tests {
 
     /// The request a built-in provider's check makes for `values`, read as a stored secret: an
     /// update checks the stored fields it merges with, which no field rule has judged.
-    fn request_of(id: &str, values: Value) -> Request<Empty<Bytes>> {
+    fn request_of(id: &str, values: Value) -> Request<Full<Bytes>> {
         let provider = Provider::find(id).unwrap();
         let credentials = Credentials::from_stored(provider, &values.to_string()).unwrap();
         build_request(provider, provider.check.as_ref().unwrap(), &credentials).unwrap()
     }
 
-    fn header<'a>(request: &'a Request<Empty<Bytes>>, name: &str) -> Option<&'a str> {
+    fn header<'a>(request: &'a Request<Full<Bytes>>, name: &str) -> Option<&'a str> {
         request.headers().get(name).map(|v| v.to_str().unwrap())
     }
 

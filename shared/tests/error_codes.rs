@@ -1,10 +1,11 @@
 //! `tenant_keys::error::CODES` is the one list of problem codes; the two other places that list
 //! them for readers must say the same: the API reference's error table (`docs/api.md`) (status and code, in order), and the
-//! TypeScript client's list, which this test generates (`clients/convex/src/errors.generated.ts`).
+//! TypeScript client's list, which this test generates (`clients/convex/src/contract.generated.ts`).
 
 use std::path::Path;
 
 use tenant_keys::error::CODES;
+use tenant_keys::template::RESERVED_HEADERS;
 
 fn read(path: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -33,13 +34,16 @@ fn the_api_references_error_table_is_the_list_of_codes() {
     );
 }
 
-/// The TypeScript client's list, generated from [`CODES`].
-const GENERATED: &str = "clients/convex/src/errors.generated.ts";
+/// The TypeScript client's lists of the contract, generated from the functions': the error codes
+/// ([`CODES`]) and the headers call-provider reserves ([`RESERVED_HEADERS`]).
+const GENERATED: &str = "clients/convex/src/contract.generated.ts";
 
-/// What [`GENERATED`] holds: every code with its status, in [`CODES`]' order.
+/// What [`GENERATED`] holds: every code with its status, in [`CODES`]' order, and the reserved
+/// headers.
 fn typescript() -> String {
     let mut out = String::from(
-        "// Generated from tenant_keys::error::CODES (shared/src/error.rs) by shared/tests/error_codes.rs:\n\
+        "// Generated from tenant_keys::error::CODES and tenant_keys::template::RESERVED_HEADERS by\n\
+         // shared/tests/error_codes.rs:\n\
          // do not edit. Run `TENANT_KEYS_REGENERATE=1 cargo test -p tenant-keys-shared --test error_codes`\n\
          // after changing the codes.\n\n\
          /** The error codes of the tenant-keys API contract (docs/api.md, \"Errors\"), with their status. */\n\
@@ -51,8 +55,14 @@ fn typescript() -> String {
     out.push_str(
         "} as const satisfies Record<string, number>;\n\n\
          /** The error codes of the tenant-keys API contract. */\n\
-         export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as (keyof typeof API_ERROR_STATUS)[];\n",
+         export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as (keyof typeof API_ERROR_STATUS)[];\n\n\
+         /** Headers call-provider sets itself, or that belong to one hop: a call may not send them. */\n\
+         export const RESERVED_HEADERS = [\n",
     );
+    for name in RESERVED_HEADERS {
+        out.push_str(&format!("  \"{name}\",\n"));
+    }
+    out.push_str("] as const;\n");
     out
 }
 

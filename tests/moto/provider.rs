@@ -1,7 +1,8 @@
-//! A mock third-party provider API on loopback, for the `verify` tests: it answers every request
-//! as its [`Mode`] says and records what it received (method, path and query, every header),
-//! so a test can assert the exact request a check made. Point the functions at it with
-//! `PROVIDER_CHECK_BASE_URL_<PROVIDER>=<MockProvider::url>`.
+//! A mock third-party provider API on loopback, for the `verify` and call-provider tests: it
+//! answers every request as its [`Mode`] says and records what it received (method, path and
+//! query, every header, the body), so a test can assert the exact request a check or a call made.
+//! Point the functions at it with `PROVIDER_CHECK_BASE_URL_<PROVIDER>=<MockProvider::url>` (checks)
+//! or `PROVIDER_API_BASE_URL_<PROVIDER>` (call-provider).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +24,18 @@ pub enum Mode {
     Slow(Duration),
     /// Closes the connection without an answer.
     Drop,
+    /// A small Vapi: 401 for a Bearer key containing this text; else `GET /assistant` and
+    /// `GET /phone-number` answer one item each, and anything else `{}`.
+    Vapi(String),
+    /// This status, these headers and this body, whatever was asked.
+    Answer {
+        /// The status.
+        status: u16,
+        /// Headers besides `content-length` and `connection`.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
 }
 
 /// One request the mock received.
@@ -36,6 +49,8 @@ pub struct Received {
     pub authorization: Option<String>,
     /// Every header, its name lowercased, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body (as long as `content-length` said).
+    pub body: Vec<u8>,
 }
 
 impl Received {
@@ -98,6 +113,8 @@ impl MockProvider {
                 Ok(n) => head.extend_from_slice(&buffer[..n]),
             }
         }
+        let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+        let mut body = head.split_off(end);
         let text = String::from_utf8_lossy(&head).into_owned();
         let mut lines = text.split("\r\n");
         let mut first = lines.next().unwrap_or_default().split(' ');
@@ -113,6 +130,17 @@ impl MockProvider {
             .iter()
             .find(|(name, _)| name == "authorization")
             .map(|(_, value)| value.clone());
+        let length: usize = headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(0);
+        while body.len() < length {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&buffer[..n]),
+            }
+        }
         // The key, wherever the check put it: what RejectKeysContaining looks at.
         let sent = format!("{target} {headers:?}");
         self.received.lock().unwrap().push(Received {
@@ -120,6 +148,7 @@ impl MockProvider {
             target: target.to_owned(),
             authorization: authorization.clone(),
             headers,
+            body,
         });
         let mode = self.mode.lock().unwrap().clone();
         let key = authorization.unwrap_or_default();
@@ -133,6 +162,41 @@ impl MockProvider {
                 200
             }
             Mode::Drop => return,
+            Mode::Vapi(refused) => {
+                let (status, body) = if key.contains(&refused) || !key.starts_with("Bearer ") {
+                    (401, r#"{"message":"Invalid Key"}"#)
+                } else if target.starts_with("/assistant") {
+                    (200, r#"[{"id":"asst_1","name":"Support","model":{"provider":"openai"}}]"#)
+                } else if target.starts_with("/phone-number") {
+                    (200, r#"[{"id":"pn_1","number":"+15550100","provider":"vapi"}]"#)
+                } else {
+                    (200, "{}")
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status} Mock\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                return;
+            }
+            Mode::Answer {
+                status,
+                headers,
+                body,
+            } => {
+                let mut answer = format!("HTTP/1.1 {status} Mock\r\n");
+                for (name, value) in headers {
+                    answer.push_str(&format!("{name}: {value}\r\n"));
+                }
+                answer.push_str(&format!(
+                    "content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                ));
+                let mut bytes = answer.into_bytes();
+                bytes.extend_from_slice(&body);
+                let _ = socket.write_all(&bytes).await;
+                return;
+            }
         };
         let body = format!("{{\"echo\":\"{key}\"}}");
         let answer = format!(

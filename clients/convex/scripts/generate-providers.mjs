@@ -16,15 +16,27 @@ const lines = catalog.providers.map((provider) => {
     .filter((f) => f.public)
     .map((f) => JSON.stringify(f.name))
     .join(", ");
-  return `  ${JSON.stringify(provider.id)}: { fields: [${fields}], public: [${publicFields}] },`;
+  // Where call-provider puts the key, so that a provider SDK's own key header is left out of a
+  // call (providerFetch): null when the provider has no API or takes the key in the query.
+  const send = provider.api?.send ?? {};
+  const keyHeader = send.bearer !== undefined || send.basic !== undefined
+    ? "authorization"
+    : send.header?.name ?? null;
+  return `  ${JSON.stringify(provider.id)}: { fields: [${fields}], public: [${publicFields}], api: ${provider.api ? "true" : "false"}, keyHeader: ${JSON.stringify(keyHeader)} },`;
 });
 const text = `// Generated from providers/catalog.json by scripts/generate-providers.mjs: do not edit.
 // Run \`npm run generate:providers\` after changing the catalog.
 
-/** The built-in providers and their credential fields, as the functions' catalog holds them. */
+/**
+ * The built-in providers, as the functions' catalog holds them: their credential fields, whether
+ * call-provider can call their API, and the header their key goes in there.
+ */
 export const PROVIDERS = {
 ${lines.join("\n")}
-} as const satisfies Record<string, { fields: readonly string[]; public: readonly string[] }>;
+} as const satisfies Record<
+  string,
+  { fields: readonly string[]; public: readonly string[]; api: boolean; keyHeader: string | null }
+>;
 `;
 
 if (process.argv.includes("--check")) {

@@ -1,9 +1,11 @@
 /**
  * `createTenantKeys`: the typed calls to connect-integration, fetch-key, update-key,
- * disconnect-integration and list-integrations, each signed, sent, retried when that is safe, and
- * turned into a result or a `TenantKeysError`.
+ * disconnect-integration, list-integrations and call-provider, each signed, sent, retried when that
+ * is safe, and turned into a result or a `TenantKeysError`.
  */
+import { RESERVED_HEADERS } from "./contract.generated.js";
 import { TenantKeysError, errorFromAnswer, isRetryable } from "./errors.js";
+import { PROVIDERS } from "./providers.js";
 import type { Credentials, Provider, View, ViewedCredentials } from "./providers.js";
 import { RequestSigner, newWebhookId } from "./signing.js";
 
@@ -173,6 +175,41 @@ export interface ListResult {
   integrations: Integration[];
 }
 
+/** A method call-provider sends. */
+export type ProviderMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** The body of call-provider: one call to the provider's API as the tenant. */
+export interface CallProviderRequest<P extends Provider = Provider> {
+  tenantId: string;
+  provider: P;
+  method: ProviderMethod;
+  /** The path under the provider's API, e.g. `/assistant` (the query goes in `query`). */
+  path: string;
+  query?: Record<string, string | number | boolean>;
+  /** Headers to send; the key's own header, `authorization`, `host`, `cookie` and hop-by-hop ones are refused. */
+  headers?: Record<string, string>;
+  /** A JSON value (sent as `application/json`) or a string (sent as it is). */
+  body?: unknown;
+  /** The oldest cached key the call accepts, in seconds (default: the stack's cache TTL). */
+  maxAgeSeconds?: number;
+}
+
+/**
+ * The provider's answer, as call-provider passes it on: its status, its safe headers and its body,
+ * every stored non-public value replaced by `****`.
+ */
+export interface ProviderResponse {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+  /** The version of the key the call was made with. */
+  versionId: string | null;
+  /** The body as UTF-8 text. */
+  text(): string;
+  /** The body as JSON (throws a `SyntaxError` when it is not JSON). */
+  json(): unknown;
+}
+
 /** The operations of a tenant-keys stack. */
 export interface TenantKeys {
   /** Stores a tenant's credentials for a provider: creates the secret or replaces its value. */
@@ -201,6 +238,21 @@ export interface TenantKeys {
   disconnectIntegration(request: OffboardRequest, options?: CallOptions): Promise<OffboardResult>;
   /** Which providers a tenant has connected or disconnected, with dates; never a value. */
   listIntegrations(request: { tenantId: string }, options?: CallOptions): Promise<ListResult>;
+  /**
+   * Calls the provider's API as the tenant: the key is put in inside AWS and never reaches this
+   * process. Resolves to the provider's answer whatever its status; throws `TenantKeysError` when
+   * tenant-keys itself refuses (not connected, a path or header it does not send, the provider
+   * unreachable). Only GET and HEAD are retried (another method may have reached the provider).
+   */
+  callProvider(request: CallProviderRequest, options?: CallOptions): Promise<ProviderResponse>;
+  /**
+   * A `fetch` bound to one tenant and provider, for a provider SDK that takes a custom fetch
+   * (OpenAI's and Anthropic's `fetch` option): each request it is given becomes a call-provider
+   * call with the URL's path and query, its headers (less the SDK's own key header and the ones
+   * call-provider reserves) and its text body; the answer comes back as a `Response`. Give the SDK
+   * any placeholder key: it is dropped.
+   */
+  providerFetch(tenantId: string, provider: Provider): typeof fetch;
 }
 
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -272,6 +324,31 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     signal: AbortSignal | undefined,
     isAnswer: (answer: unknown) => boolean,
   ): Promise<Outcome> {
+    const posted = await post(url, text, webhookId, signal, async (response) =>
+      isRedirect(response) ? undefined : readJson(response),
+    );
+    if (!posted.ok) return posted;
+    const { response, read: answer } = posted;
+    if (isRedirect(response)) return { ok: false, error: redirectRefused(response, url) };
+    if (response.ok && isAnswer(answer)) return { ok: true, answer };
+    return {
+      ok: false,
+      error: errorFromAnswer(response.status, response.ok ? undefined : answer),
+      retryAfterMs: retryAfterMs(response.headers.get("retry-after")),
+    };
+  }
+
+  /**
+   * One signed POST of `text` to `url`, its answer read by `read`, within the attempt's timeout;
+   * a network failure or a timeout is a `network_error` outcome, not a throw.
+   */
+  async function post<T>(
+    url: string,
+    text: string,
+    webhookId: string,
+    signal: AbortSignal | undefined,
+    read: (response: Response) => Promise<T>,
+  ): Promise<{ ok: true; response: Response; read: T } | { ok: false; error: TenantKeysError }> {
     throwIfAborted(signal);
     const attempt = new AbortController();
     const timer = setTimeout(() => attempt.abort(), attemptTimeoutMs);
@@ -291,17 +368,10 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
           redirect: "manual",
           signal: attempt.signal,
         });
-        if (isRedirect(response)) return { response, answer: undefined };
-        return { response, answer: await readJson(response) };
+        return { response, read: await read(response) };
       })();
-      const { response, answer } = await untilAborted(exchange, attempt.signal);
-      if (isRedirect(response)) return { ok: false, error: redirectRefused(response, url) };
-      if (response.ok && isAnswer(answer)) return { ok: true, answer };
-      return {
-        ok: false,
-        error: errorFromAnswer(response.status, response.ok ? undefined : answer),
-        retryAfterMs: retryAfterMs(response.headers.get("retry-after")),
-      };
+      const { response, read: done } = await untilAborted(exchange, attempt.signal);
+      return { ok: true, response, read: done };
     } catch (cause) {
       throwIfAborted(signal);
       const detail = attempt.signal.aborted
@@ -318,6 +388,99 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** call-provider: the provider's answer, or tenant-keys' refusal as a `TenantKeysError`. */
+  async function callProvider(
+    request: CallProviderRequest,
+    callOptions: CallOptions = {},
+  ): Promise<ProviderResponse> {
+    const { idempotencyKey, signal } = callOptions;
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new TypeError("idempotencyKey must be 1-256 visible ASCII characters");
+    }
+    const webhookId = idempotencyKey ?? newWebhookId();
+    const text = JSON.stringify(request);
+    const url = `${baseUrl}/call-provider`;
+    // Another method may have reached the provider before an error: never sent twice.
+    const attempts = request.method === "GET" || request.method === "HEAD" ? maxAttempts : 1;
+    for (let attempt = 1; ; attempt++) {
+      const posted = await post(url, text, webhookId, signal, async (response) =>
+        isRedirect(response) ? new Uint8Array() : new Uint8Array(await response.arrayBuffer()),
+      );
+      let error: TenantKeysError;
+      let retryAfter: number | undefined;
+      if (!posted.ok) {
+        error = posted.error;
+      } else if (posted.response.headers.has(PROVIDER_HEADER)) {
+        return providerResponse(posted.response, posted.read);
+      } else if (isRedirect(posted.response)) {
+        throw redirectRefused(posted.response, url);
+      } else {
+        let answer: unknown;
+        try {
+          answer = JSON.parse(new TextDecoder().decode(posted.read));
+        } catch {
+          answer = undefined;
+        }
+        error = errorFromAnswer(posted.response.status, answer);
+        retryAfter = retryAfterMs(posted.response.headers.get("retry-after"));
+      }
+      if (!isRetryable(error) || attempt >= attempts) throw error;
+      if (retryAfter !== undefined && retryAfter > maxRetryDelayMs) throw error;
+      const backoffMs = Math.random() * BACKOFF_BASE_MS * 2 ** (attempt - 1);
+      await sleep(Math.min(retryAfter ?? backoffMs, maxRetryDelayMs), signal);
+    }
+  }
+
+  /** A `fetch` whose requests go through call-provider as `tenantId` with `provider`'s key. */
+  function providerFetch(tenantId: string, provider: Provider): typeof fetch {
+    const keyHeader = (PROVIDERS as Record<string, { keyHeader: string | null }>)[provider]
+      ?.keyHeader;
+    const dropped = new Set<string>([...RESERVED_HEADERS, ...(keyHeader ? [keyHeader] : [])]);
+    return async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const request = new Request(input, init);
+      const url = new URL(request.url);
+      const headers: Record<string, string> = {};
+      request.headers.forEach((value, name) => {
+        if (!dropped.has(name) && !name.startsWith("sec-") && !name.startsWith("proxy-")) {
+          headers[name] = value;
+        }
+      });
+      const method = request.method.toUpperCase() as ProviderMethod;
+      const text = method === "GET" || method === "HEAD" ? "" : await request.text();
+      const isJson = (headers["content-type"] ?? "").includes("json");
+      let body: unknown;
+      if (text !== "") {
+        try {
+          body = isJson ? JSON.parse(text) : text;
+        } catch {
+          body = text;
+        }
+        if (isJson && typeof body !== "string") delete headers["content-type"];
+      }
+      const query: Record<string, string> = {};
+      url.searchParams.forEach((value, name) => {
+        query[name] = value;
+      });
+      const answer = await callProvider(
+        {
+          tenantId,
+          provider,
+          method,
+          path: url.pathname,
+          ...(url.search !== "" ? { query } : {}),
+          headers,
+          ...(body !== undefined ? { body } : {}),
+        },
+        { signal: request.signal },
+      );
+      const empty = method === "HEAD" || [101, 204, 205, 304].includes(answer.status);
+      return new Response(empty ? null : answer.body, {
+        status: answer.status,
+        headers: answer.headers,
+      });
+    };
   }
 
   // The answers' shapes are the API contract's; each check has tested the part every answer of
@@ -343,6 +506,8 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
     }) as TenantKeys["disconnectIntegration"],
     listIntegrations: (request, callOptions = {}) =>
       call("list-integrations", request, callOptions, hasIntegrations) as Promise<never>,
+    callProvider,
+    providerFetch,
   };
 }
 
@@ -354,6 +519,21 @@ function isIntegerIn(value: unknown, min: number, max: number): value is number 
 type Outcome =
   | { ok: true; answer: unknown }
   | { ok: false; error: TenantKeysError; retryAfterMs?: number | undefined };
+
+/** The header that marks call-provider's answer as the provider's (it names the provider). */
+const PROVIDER_HEADER = "tenant-keys-provider";
+
+/** A provider's answer passed on by call-provider. */
+function providerResponse(response: Response, body: Uint8Array): ProviderResponse {
+  return {
+    status: response.status,
+    headers: response.headers,
+    body,
+    versionId: response.headers.get("tenant-keys-version-id"),
+    text: () => new TextDecoder().decode(body),
+    json: () => JSON.parse(new TextDecoder().decode(body)) as unknown,
+  };
+}
 
 function parseBaseUrl(baseUrl: string): string {
   let url: URL;

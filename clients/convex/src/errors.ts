@@ -4,7 +4,7 @@
  * an error message, a log line or an error tracker.
  */
 
-import { API_ERROR_CODES } from "./errors.generated.js";
+import { API_ERROR_CODES } from "./contract.generated.js";
 
 /** An error code of the API contract. */
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];

@@ -13,6 +13,7 @@
 export { createTenantKeys } from "./client.js";
 export type {
   CallOptions,
+  CallProviderRequest,
   ConnectRequest,
   DisconnectRequest,
   DisconnectResult,
@@ -24,6 +25,8 @@ export type {
   ListResult,
   OffboardRequest,
   OffboardResult,
+  ProviderMethod,
+  ProviderResponse,
   TenantKeys,
   TenantKeysOptions,
   UpdateRequest,
@@ -32,7 +35,7 @@ export type {
 } from "./client.js";
 export { TenantKeysError } from "./errors.js";
 export type { ApiErrorCode, TenantKeysErrorCode } from "./errors.js";
-export { API_ERROR_STATUS } from "./errors.generated.js";
+export { API_ERROR_STATUS, RESERVED_HEADERS } from "./contract.generated.js";
 export { PROVIDERS, operatorProvider } from "./providers.js";
 export type {
   BuiltInProvider,

@@ -6,7 +6,7 @@ use crate::auth::WebhookId;
 use crate::deadline::Deadline;
 use crate::request::ConnectRequest;
 use crate::store::{STAGE_CURRENT, STAGE_PENDING, SecretStore, StoreError};
-use crate::verify::ProviderChecker;
+use crate::outbound::ProviderClient;
 
 use super::Written;
 use super::rounds::{backoff, idempotency_conflict, kept_changing, version_token};
@@ -45,7 +45,7 @@ pub async fn connect(
     deadline: &Deadline,
     request: &ConnectRequest,
     webhook_id: &WebhookId,
-    checker: Option<&ProviderChecker>,
+    checker: Option<&ProviderClient>,
 ) -> Result<Written, Error> {
     if let Some(checker) = checker {
         checker

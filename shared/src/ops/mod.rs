@@ -1,5 +1,5 @@
 //! The operations, one module each, written against [`SecretStore`]: [`connect`], [`fetch`],
-//! [`update`], [`disconnect`] and [`list`].
+//! [`update`], [`disconnect`], [`list`], and [`call`] (call-provider, which reads as fetch does).
 //!
 //! One write path: every write that replaces a value (connect on an existing secret, update)
 //! writes the new version under a private label ([`crate::store::STAGE_PENDING`]) and then moves
@@ -20,12 +20,14 @@
 
 use crate::credentials::Credentials;
 
+pub mod call;
 pub mod connect;
 pub mod disconnect;
 pub mod fetch;
 pub mod list;
 pub mod update;
 
+pub use call::{Called, call};
 pub use connect::connect;
 pub use disconnect::{DisconnectPolicy, Disconnected, disconnect};
 pub use fetch::{Fetched, fetch};

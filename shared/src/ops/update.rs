@@ -10,7 +10,7 @@ use crate::request::UpdateRequest;
 use crate::store::{
     STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, StoreError, VersionChoice,
 };
-use crate::verify::ProviderChecker;
+use crate::outbound::ProviderClient;
 
 use super::Written;
 use super::rounds::{backoff, deletion_lifted, idempotency_conflict, kept_changing, version_token};
@@ -52,7 +52,7 @@ pub async fn update(
     deadline: &Deadline,
     request: &UpdateRequest,
     webhook_id: &WebhookId,
-    checker: Option<&ProviderChecker>,
+    checker: Option<&ProviderClient>,
 ) -> Result<Written, Error> {
     let name = request.tenant.secret_name(request.provider);
     let first_token = first_write_token(webhook_id, &name);

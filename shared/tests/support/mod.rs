@@ -210,15 +210,20 @@ pub fn new_webhook_id() -> String {
 pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
+    /// The body as JSON (`null` when it is not JSON: a provider's answer through call-provider).
     pub body: Value,
+    /// The body's bytes.
+    pub raw: Vec<u8>,
 }
 
 pub async fn call_with(app: &App, operation: Operation, request: Request) -> Answer {
     let response = app.handle(operation, request).await;
+    let raw = response.body().as_ref().to_vec();
     Answer {
         status: response.status().as_u16(),
         headers: response.headers().clone(),
-        body: serde_json::from_slice(response.body().as_ref()).unwrap(),
+        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        raw,
     }
 }
 

@@ -1,7 +1,8 @@
 /**
- * The dashboard's Vapi data, read with the organization's private key. The key is fetched in the
- * `full` view — a fresh read, so a key replaced a moment ago is used at once — and used only here,
- * server-side, as Vapi's Bearer token; it is never returned.
+ * The dashboard's Vapi data, read with the organization's private key — which never reaches this
+ * backend: tenant-keys' call-provider calls Vapi with it, inside AWS, and passes back Vapi's
+ * answer. A key replaced a moment ago works at once (Vapi refuses the old one, and call-provider
+ * then reads the new one). Nothing here asks for the `full` view of Vapi's keys.
  */
 import { ConvexError } from "convex/values";
 
@@ -20,6 +21,24 @@ export interface Assistant {
   name?: string;
 }
 
+/** The fields of a Vapi phone number the dashboard shows. */
+export interface PhoneNumber {
+  id: string;
+  number?: string;
+}
+
+/** A list from Vapi's API (`GET /assistant`, `GET /phone-number`), called as the organization. */
+async function vapiList(orgId: string, path: "/assistant" | "/phone-number"): Promise<unknown[]> {
+  const answer = await tenantKeys()
+    .callProvider({ tenantId: orgId, provider: "vapi", method: "GET", path })
+    .catch(toConvexError);
+  if (answer.status !== 200) {
+    throw new ConvexError({ code: "VAPI_ERROR", message: `Vapi answered ${answer.status}` });
+  }
+  const list = answer.json();
+  return Array.isArray(list) ? list : [];
+}
+
 export const getAssistants = action({
   args: {},
   handler: async (ctx): Promise<Assistant[]> => {
@@ -27,17 +46,20 @@ export const getAssistants = action({
     if (!(await hasVapi(ctx, orgId))) {
       throw new ConvexError({ code: "NOT_FOUND", message: "Vapi is not connected" });
     }
-    const { credentials } = await tenantKeys()
-      .fetchKey({ tenantId: orgId, provider: "vapi", view: "full" })
-      .catch(toConvexError);
-    const response = await fetch("https://api.vapi.ai/assistant", {
-      headers: { Authorization: `Bearer ${credentials.privateApiKey}` },
-    });
-    if (!response.ok) {
-      throw new ConvexError({ code: "VAPI_ERROR", message: `Vapi answered ${response.status}` });
-    }
-    const assistants = (await response.json()) as Assistant[];
+    const assistants = (await vapiList(orgId, "/assistant")) as Assistant[];
     return assistants.map(({ id, name }) => (name === undefined ? { id } : { id, name }));
+  },
+});
+
+export const getPhoneNumbers = action({
+  args: {},
+  handler: async (ctx): Promise<PhoneNumber[]> => {
+    const orgId = await requireOrgId(ctx);
+    if (!(await hasVapi(ctx, orgId))) {
+      throw new ConvexError({ code: "NOT_FOUND", message: "Vapi is not connected" });
+    }
+    const numbers = (await vapiList(orgId, "/phone-number")) as PhoneNumber[];
+    return numbers.map(({ id, number }) => (number === undefined ? { id } : { id, number }));
   },
 });
 
