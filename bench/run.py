@@ -1,6 +1,7 @@
 """tenant-keys benchmark: cold start, peak RSS, warm latency, CPU per request and Secrets Manager
-calls, for the five Rust functions and the Node.js baseline, on this machine, in one run — once
-with Secrets Manager on plain HTTP and once behind TLS, as on AWS.
+calls, for the six Rust functions and the Node.js baseline, on this machine, in one run — once
+with Secrets Manager on plain HTTP and once behind TLS, as on AWS. call-provider's overhead is
+measured against a direct call to the same mock provider on loopback.
 
 Run it with `make bench` (or `./scripts/bench`). Everything goes through the cargo-lambda Runtime API
 emulator, with moto's Secrets Manager on loopback. For the TLS run, a CA is made for the run and
@@ -33,7 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-FUNCTIONS = ["connect-integration", "fetch-key", "update-key", "disconnect-integration", "list-integrations"]
+FUNCTIONS = ["connect-integration", "fetch-key", "update-key", "disconnect-integration", "list-integrations",
+             "call-provider"]
 TENANT = "org_bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 20
@@ -48,6 +50,7 @@ FLOOR_ANY_VS_NODE = 5.0  # every function's
 FLOOR_RSS_MIB = 12.0
 FLOOR_CACHED_HANDLER_P99_MS = 0.5
 FLOOR_ZIP_BYTES = 3_000_000
+FLOOR_CALL_OVERHEAD_P50_MS = 2.0  # call-provider's warm p50 over a direct call to the same provider
 
 # Twelve providers an operator might add (no checks), merged over the built-in eight: the catalog
 # of twenty list-integrations is measured with (one DescribeSecret per provider).
@@ -117,11 +120,53 @@ class Bench:
             aws_access_key_id="test", aws_secret_access_key="test",
             verify=str(self.tls["ca"]) if self.tls else None,
         )
+        self.provider_url = self.start_mock_provider()
         self.sm.create_secret(Name="bench/webhook-signing-secret", SecretString=self.signing_secret)
         self.sm.create_secret(
             Name=f"tenant/{TENANT}/vapi",
             SecretString=json.dumps({"publicApiKey": "pk-bench-000000000001", "privateApiKey": "sk-bench-000000000001"}),
         )
+
+    def start_mock_provider(self):
+        """A provider API on loopback (a thread of this process): GET /assistant answers a small
+        JSON list, as Vapi's does. call-provider is pointed at it (PROVIDER_API_BASE_URL_VAPI)."""
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        body = json.dumps([{"id": "asst_1", "name": "Support", "model": {"provider": "openai"}}]).encode()
+
+        class Provider(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Provider)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.mock_server = server
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    def direct(self, requests):
+        """Sequential GET /assistant straight to the mock provider, as a backend holding the key
+        would call it: the baseline of call-provider's overhead."""
+        host, port = self.provider_url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        latencies = []
+        for i in range(WARM_UP + requests):
+            started = time.perf_counter()
+            connection.request("GET", "/assistant", headers={"authorization": "Bearer sk-bench-000000000001"})
+            connection.getresponse().read()
+            if i >= WARM_UP:
+                latencies.append((time.perf_counter() - started) * 1000)
+        connection.close()
+        return {"p50": statistics.median(latencies), "p99": percentile(latencies, 99)}
 
     def start_tls_front(self):
         """nginx terminating TLS on a free port and proxying to moto, with keep-alive on both sides."""
@@ -173,6 +218,7 @@ http {{
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.endpoint,
             "WEBHOOK_SECRET_ID": "bench/webhook-signing-secret",
+            "PROVIDER_API_BASE_URL_VAPI": self.provider_url,
         }
         if self.tls:
             env["SSL_CERT_FILE"] = str(self.tls["bundle"])
@@ -200,6 +246,8 @@ http {{
             return {"tenantId": tenant, "provider": "vapi"}
         if function == "list-integrations":
             return {"tenantId": TENANT}
+        if function == "call-provider":
+            return {"tenantId": TENANT, "provider": "vapi", "method": "GET", "path": "/assistant"}
         if function == "fetch-key (full)":
             return {"tenantId": TENANT, "provider": "vapi"}
         # The widget's read: the public view, served from fetch-key's cache.
@@ -336,7 +384,7 @@ def build_many_providers_list():
 
 
 def measure(args, release, node, tls, many_list):
-    """Every figure of one run: cold starts of the five functions and Node, warm fetch-key (cached
+    """Every figure of one run: cold starts of the six functions and Node, warm fetch-key (cached
     public view, fresh full read), warm Node, and list-integrations warm and cold with the built-in
     catalog and with twenty providers."""
     bench = Bench(args, tls)
@@ -355,6 +403,9 @@ def measure(args, release, node, tls, many_list):
                                log_name="warm-list.log"),
             "list-many": bench.warm([str(many_list)], "list-integrations", args.requests,
                                     log_name="warm-list-many.log"),
+            "call": bench.warm([str(release / "call-provider")], "call-provider", args.requests,
+                               log_name="warm-call.log"),
+            "direct": bench.direct(args.requests),
         }
     finally:
         bench.stop_all()
@@ -418,6 +469,14 @@ def report(args, runs, sizes):
             print(f"| {mode} | {count} | {c['cold_p50']:.1f} | {w['p50']:.2f} | {w['p99']:.2f} | "
                   f"{w['handler_p50']:.3f} | {w['handler_p99']:.3f} | {w['calls_per_1000'] / 1000:.1f} |")
     print()
+    print("| call-provider, warm (GET /assistant of a mock provider on loopback) | client p50 (ms) | client p99 (ms) | overhead p50 (ms) | handler p50 (ms) | handler p99 (ms) | Secrets Manager calls per 1,000 |")
+    print("|---|---|---|---|---|---|---|")
+    for mode in ("HTTP", "TLS"):
+        w, d = runs[mode]["warm"]["call"], runs[mode]["warm"]["direct"]
+        print(f"| through call-provider (key cached), {mode} | {w['p50']:.2f} | {w['p99']:.2f} | {w['p50'] - d['p50']:.2f} | "
+              f"{w['handler_p50']:.3f} | {w['handler_p99']:.3f} | {w['calls_per_1000']:.1f} |")
+        print(f"| direct, with the key, {mode} | {d['p50']:.2f} | {d['p99']:.2f} | - | - | - | - |")
+    print()
 
 
 def floors(runs, sizes):
@@ -440,6 +499,9 @@ def floors(runs, sizes):
                    p99 is not None and p99 <= FLOOR_CACHED_HANDLER_P99_MS, f"{p99:.3f} ms" if p99 is not None else "no figure"))
     for f in FUNCTIONS:
         checks.append((f"{f} arm64 zip <= {FLOOR_ZIP_BYTES / 1e6:.1f} MB", sizes[f] <= FLOOR_ZIP_BYTES, f"{sizes[f] / 1e6:.2f} MB"))
+    overhead = runs["TLS"]["warm"]["call"]["p50"] - runs["TLS"]["warm"]["direct"]["p50"]
+    checks.append((f"call-provider warm p50 overhead (TLS run) <= {FLOOR_CALL_OVERHEAD_P50_MS:g} ms",
+                   overhead <= FLOOR_CALL_OVERHEAD_P50_MS, f"{overhead:.2f} ms"))
     print("| floor | figure | met |")
     print("|---|---|---|")
     for name, met, figure in checks:

@@ -1,7 +1,8 @@
 """The shipped artifact runs: the arm64 `bootstrap` files that `sam build` wrote to .aws-sam/build,
 each under qemu-aarch64 (with arm64 glibc from libc6-arm64-cross), behind cargo-lambda's Runtime
 API emulator, against the moto Secrets Manager named by AWS_ENDPOINT_URL_SECRETS_MANAGER. A signed
-connect → fetch → update → fetch round trip, then list and disconnect, so all five packages answer.
+connect → fetch → update → fetch round trip, then list and disconnect, and a call-provider call for
+a tenant with no key (404), so all six packages answer.
 Correctness only: nothing here is timed (the CPU is emulated).
 
     python tests/arm64_round_trip.py        (scripts/check-arm64 runs it)
@@ -28,6 +29,7 @@ FUNCTIONS = {
     "update-key": "UpdateKeyFunction",
     "disconnect-integration": "DisconnectIntegrationFunction",
     "list-integrations": "ListIntegrationsFunction",
+    "call-provider": "CallProviderFunction",
 }
 QEMU = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
 
@@ -129,6 +131,8 @@ class RoundTrip:
             self.fail(f"list-integrations: {listed}")
         self.expect("disconnect-integration", vapi, 200)
         self.expect("fetch-key", vapi, 404)
+        unknown = {"tenantId": f"{tenant}_none", "provider": "vapi", "method": "GET", "path": "/assistant"}
+        self.expect("call-provider", unknown, 404)
 
 
 def main():

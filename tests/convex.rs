@@ -107,7 +107,9 @@ async fn the_typescript_client_and_the_convex_example_pass_against_the_stack() {
     for path in ["/assistant", "/phone-number"] {
         assert!(
             listed.iter().any(|r| r.target == path
-                && r.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer sk-"))),
+                && r.authorization
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("Bearer sk-"))),
             "no call-provider call reached {path}: {listed:?}"
         );
     }

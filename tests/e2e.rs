@@ -730,6 +730,8 @@ async fn the_sam_local_events_work(stack: &Stack) {
         ("fetch-key", 200),
         ("update-key", 200),
         ("list-integrations", 200),
+        // The mock provider answers (PROVIDER_API_BASE_URL_VAPI).
+        ("call-provider", 200),
         ("disconnect-integration", 200),
     ] {
         let event: Value = serde_json::from_str(
@@ -787,14 +789,29 @@ async fn call_provider_through_the_emulator(
     assert!(!refused.headers.contains_key("tenant-keys-provider"));
 
     let output = Command::new(release_binaries().join("tenant-keys"))
-        .args(["call", "--tenant", &tenant, "--provider", "vapi", "--path", "/assistant"])
+        .args([
+            "call",
+            "--tenant",
+            &tenant,
+            "--provider",
+            "vapi",
+            "--path",
+            "/assistant",
+        ])
         .env("TENANT_KEYS_URL", stack.base_url())
         .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let printed = String::from_utf8(output.stdout).unwrap();
-    assert!(printed.contains("Bearer ****") && !printed.contains(&private), "{printed}");
+    assert!(
+        printed.contains("Bearer ****") && !printed.contains(&private),
+        "{printed}"
+    );
 }
 
 /// The commands of README's CLI section, one by one as written, against this stack: `cargo run -q
@@ -804,7 +821,9 @@ async fn call_provider_through_the_emulator(
 /// place in the sequence says.
 async fn readmes_cli_commands_run_as_written(stack: &Stack, secrets: &Secrets) {
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
-    let section = &readme[readme.find("### The CLI").expect("README has a CLI section")..];
+    let section = &readme[readme
+        .find("### The CLI")
+        .expect("README has a CLI section")..];
     let block = &section[section.find("```sh\n").unwrap() + 6..];
     let block = &block[..block.find("```").unwrap()];
     let lines: Vec<String> = block
@@ -861,7 +880,10 @@ async fn readmes_cli_commands_run_as_written(stack: &Stack, secrets: &Secrets) {
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{line}: {err}");
         let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert!(err.starts_with("tenant-keys: 20"), "{line}: the status on stderr: {err}");
+        assert!(
+            err.starts_with("tenant-keys: 20"),
+            "{line}: the status on stderr: {err}"
+        );
         match args[0].as_str() {
             "connect" | "update" => {
                 let written = answer["versionId"].as_str().unwrap();
@@ -883,7 +905,16 @@ async fn readmes_cli_commands_run_as_written(stack: &Stack, secrets: &Secrets) {
     }
     assert_eq!(
         ran,
-        ["connect", "fetch", "fetch", "update", "fetch", "fetch", "list", "disconnect"],
+        [
+            "connect",
+            "fetch",
+            "fetch",
+            "update",
+            "fetch",
+            "fetch",
+            "list",
+            "disconnect"
+        ],
         "the commands README gives"
     );
 }

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tenant_keys::auth::Signer;
 
-/// The five functions, by binary name.
-pub const FUNCTIONS: [&str; 5] = [
+/// The six functions, by binary name.
+pub const FUNCTIONS: [&str; 6] = [
     "connect-integration",
     "fetch-key",
     "update-key",
     "disconnect-integration",
     "list-integrations",
+    "call-provider",
 ];
 
 /// The workspace root.

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
+use moto::provider::{MockProvider, Mode};
 use scenarios::*;
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
@@ -220,6 +221,13 @@ async fn the_stack_under_sam_local() {
     let moto_address = moto.trim_start_matches("http://").to_owned();
     let gateway = host_gateway(&engine.image);
     let forwarded = forwarder(&gateway, moto_address).await;
+    // Vapi's API, mocked on loopback and forwarded to containers like moto: call-provider's calls.
+    let mock_vapi = MockProvider::start(Mode::Vapi("wrong".into())).await;
+    let vapi_forwarded = forwarder(
+        &gateway,
+        mock_vapi.url().trim_start_matches("http://").to_owned(),
+    )
+    .await;
 
     let signing_secret = random_whsec_key();
     let secret_id = store_signing_secret("sam-local", &signing_secret).await;
@@ -232,6 +240,7 @@ async fn the_stack_under_sam_local() {
             "WEBHOOK_SECRET_ID": secret_id,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": format!("http://host.docker.internal:{forwarded}"),
             "SECRETS_REGION": "us-east-1",
+            "PROVIDER_API_BASE_URL_VAPI": format!("http://host.docker.internal:{vapi_forwarded}"),
         }})
         .to_string(),
     )
@@ -264,6 +273,32 @@ async fn the_stack_under_sam_local() {
     bad_inputs_get_their_4xx(&stack).await;
     disconnect_restore_list_and_offboard(&stack, &secrets).await;
     concurrent_connects_for_a_new_tenant(&stack, &secrets).await;
+    // call-provider: Vapi's answer through SAM's emulator, the key put in by the function.
+    let tenant = unique("org_sam_call");
+    let private = secrets.new_value("sk-sam-call");
+    let connected = stack
+        .call(
+            "connect-integration",
+            &vapi(&tenant, &secrets.new_value("pk-sam-call"), &private),
+        )
+        .await;
+    assert_eq!(connected.status, 201);
+    let called = stack
+        .call(
+            "call-provider",
+            &json!({"tenantId": tenant, "provider": "vapi", "method": "GET", "path": "/assistant"}),
+        )
+        .await;
+    assert_eq!(called.status, 200, "{}", called.body);
+    assert_eq!(called.headers["tenant-keys-provider"], "vapi");
+    assert_eq!(called.body[0]["id"], "asst_1");
+    assert!(
+        mock_vapi
+            .received()
+            .iter()
+            .any(|r| r.authorization == Some(format!("Bearer {private}"))),
+        "the mock Vapi did not get the key"
+    );
 
     // sam local invoke: every event make events writes, freshly signed just before.
     let events = log_dir.join("events");
@@ -283,6 +318,7 @@ async fn the_stack_under_sam_local() {
         ("fetch-key", "FetchKeyFunction", 200),
         ("update-key", "UpdateKeyFunction", 200),
         ("list-integrations", "ListIntegrationsFunction", 200),
+        ("call-provider", "CallProviderFunction", 200),
         (
             "disconnect-integration",
             "DisconnectIntegrationFunction",

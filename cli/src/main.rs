@@ -472,7 +472,10 @@ fn pairs(arguments: &[String], separator: char, usage: &str) -> Result<Map<Strin
         .iter()
         .map(|argument| {
             let (name, value) = argument.split_once(separator).ok_or(usage)?;
-            Ok((name.trim().to_owned(), Value::String(value.trim().to_owned())))
+            Ok((
+                name.trim().to_owned(),
+                Value::String(value.trim().to_owned()),
+            ))
         })
         .collect()
 }

@@ -8,8 +8,8 @@ use crate::cache::ReadCache;
 use crate::keyring::KeyRing;
 use crate::metrics::MetricsWriter;
 use crate::ops::DisconnectPolicy;
-use crate::store::SecretStore;
 use crate::outbound::ProviderClient;
+use crate::store::SecretStore;
 
 /// One function's state for the life of its container: the store, the signing keys,
 /// fetch-key's read cache and disconnect-integration's policy.

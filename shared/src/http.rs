@@ -14,8 +14,8 @@ use crate::answers::{
     DisconnectAllAnswer, DisconnectedEntry, FetchAnswer, ListAnswer, Problem, WriteAnswer,
 };
 use crate::app::App;
-use crate::call_request::CallRequest;
 use crate::auth::WebhookId;
+use crate::call_request::CallRequest;
 use crate::credentials::View;
 use crate::deadline::{Deadline, FALLBACK_BUDGET};
 use crate::metrics::{ProviderCall, RequestMetrics};
@@ -139,11 +139,14 @@ impl App {
             latency_ms,
             secrets_manager_calls: deadline.calls(),
             cache_hit: log.cache_hit,
-            provider_call: log.provider.filter(|_| call.is_some()).map(|provider| ProviderCall {
-                provider,
-                status: provider_status,
-                latency_ms: provider_ms,
-            }),
+            provider_call: log
+                .provider
+                .filter(|_| call.is_some())
+                .map(|provider| ProviderCall {
+                    provider,
+                    status: provider_status,
+                    latency_ms: provider_ms,
+                }),
             tenant_id,
             request_id,
             webhook_id,

@@ -242,8 +242,15 @@ mod tests {
             ..request(Some(false))
         });
         let sets = &line["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
-        assert!(sets.as_array().unwrap().contains(&json!(["Operation", "Provider", "Outcome"])));
-        assert_eq!((&line["Provider"], &line["ProviderStatus"]), (&json!("vapi"), &json!(200)));
+        assert!(
+            sets.as_array()
+                .unwrap()
+                .contains(&json!(["Operation", "Provider", "Outcome"]))
+        );
+        assert_eq!(
+            (&line["Provider"], &line["ProviderStatus"]),
+            (&json!("vapi"), &json!(200))
+        );
         assert_eq!(line["ProviderLatency"], 12.5);
     }
 

@@ -119,9 +119,10 @@ pub fn put_key(
             header::AUTHORIZATION,
             secret_header(field, format!("Bearer {}", value(field)?))?,
         ),
-        SendKey::Header { name, value: template } => {
-            builder.header(*name, secret_header(name, fill(template, false, &value)?)?)
-        }
+        SendKey::Header {
+            name,
+            value: template,
+        } => builder.header(*name, secret_header(name, fill(template, false, &value)?)?),
         SendKey::Basic { username, password } => {
             let pair = format!("{}:{}", value(username)?, value(password)?);
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
@@ -130,9 +131,15 @@ pub fn put_key(
                 secret_header(password, format!("Basic {encoded}"))?,
             )
         }
-        SendKey::Query { name, value: template } => {
+        SendKey::Query {
+            name,
+            value: template,
+        } => {
             let separator = if target.contains('?') { '&' } else { '?' };
-            target = format!("{target}{separator}{name}={}", fill(template, true, &value)?);
+            target = format!(
+                "{target}{separator}{name}={}",
+                fill(template, true, &value)?
+            );
             builder
         }
     };

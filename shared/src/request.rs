@@ -432,7 +432,10 @@ pub(crate) fn max_age(fields: &Map<String, Value>) -> Result<Option<Duration>, E
     }
 }
 
-pub(crate) fn optional_bool(fields: &Map<String, Value>, name: &str) -> Result<Option<bool>, Error> {
+pub(crate) fn optional_bool(
+    fields: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<bool>, Error> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(value)) => Ok(Some(*value)),

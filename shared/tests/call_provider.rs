@@ -69,7 +69,10 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
         (sent.method.as_str(), sent.target.as_str()),
         ("POST", "/assistant?limit=2&name=a%20b%26c")
     );
-    assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-call-vapi-0001"));
+    assert_eq!(
+        sent.authorization.as_deref(),
+        Some("Bearer sk-call-vapi-0001")
+    );
     assert_eq!(sent.header("x-trace"), Some("t-1"));
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(sent.header("accept-encoding"), Some("identity"));
@@ -80,7 +83,10 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
             "anthropic",
             json!({"apiKey": "sk-ant-call-0002"}),
             "/v1/models",
-            vec![("x-api-key", "sk-ant-call-0002"), ("anthropic-version", "2023-06-01")],
+            vec![
+                ("x-api-key", "sk-ant-call-0002"),
+                ("anthropic-version", "2023-06-01"),
+            ],
         ),
         (
             "deepgram",
@@ -158,11 +164,18 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
         );
         assert!(!answer.headers.contains_key("tenant-keys-provider"));
     }
-    assert_eq!(provider.received().len(), before, "a refused call reached the provider");
+    assert_eq!(
+        provider.received().len(),
+        before,
+        "a refused call reached the provider"
+    );
 
     // Not connected, and disconnected: 404 as fetch-key answers, nothing sent.
     let answer = call_provider(&app, request(&new_tenant(), "vapi", "GET", "/assistant")).await;
-    assert_eq!((answer.status, answer.body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let gone = new_tenant();
     connect(
         &app,
@@ -192,7 +205,11 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
     let answer = call_provider(&app, request(&tenant, "vapi", "GET", "/assistant")).await;
     assert_eq!(answer.status, 302);
     assert_eq!(answer.headers["location"], "http://127.0.0.1:9/elsewhere");
-    assert_eq!(provider.received().len(), before + 1, "the redirect was followed");
+    assert_eq!(
+        provider.received().len(),
+        before + 1,
+        "the redirect was followed"
+    );
 
     // The key echoed in the body and in a header is replaced by ****; other headers are dropped.
     provider.set(Mode::Answer {
@@ -206,7 +223,10 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
     });
     let answer = call_provider(&app, request(&tenant, "vapi", "GET", "/assistant")).await;
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body, json!({"token": "****", "public": "pk-call-0001"}));
+    assert_eq!(
+        answer.body,
+        json!({"token": "****", "public": "pk-call-0001"})
+    );
     assert_eq!(answer.headers["x-ratelimit-remaining"], "****");
     assert!(!answer.headers.contains_key("set-cookie"));
 
@@ -268,7 +288,10 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
         .collect();
     assert_eq!(
         tried,
-        ["Bearer sk-call-vapi-0001", "Bearer sk-call-vapi-rotated-0002"]
+        [
+            "Bearer sk-call-vapi-0001",
+            "Bearer sk-call-vapi-rotated-0002"
+        ]
     );
     // A 401 with the current key is the provider's answer, passed back after one fresh read.
     provider.set(Mode::Status(401));
@@ -280,7 +303,7 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
     // FullViewAllowed=false: fetch-key keeps non-public fields in; the masked and public views and
     // call-provider still work.
     provider.set(Mode::Accept);
-    let kept_in = app().with_full_view_allowed(false);
+    let kept_in = support::app().with_full_view_allowed(false);
     let full = fetch(&kept_in, &tenant, json!({})).await;
     assert_eq!(
         (full.status, full.body["code"].as_str()),
@@ -288,7 +311,10 @@ async fn call_provider_puts_the_key_in_and_passes_back_only_the_providers_answer
     );
     assert!(!full.raw.windows(12).any(|w| w == b"rotated-0002"));
     for view in ["masked", "public"] {
-        assert_eq!(fetch(&kept_in, &tenant, json!({"view": view})).await.status, 200);
+        assert_eq!(
+            fetch(&kept_in, &tenant, json!({"view": view})).await.status,
+            200
+        );
     }
     let answer = call_provider(&kept_in, request(&tenant, "vapi", "GET", "/assistant")).await;
     assert_eq!(answer.status, 200);

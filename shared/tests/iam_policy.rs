@@ -1,6 +1,6 @@
 //! The SAM template's IAM, judged by an IAM policy engine.
 //!
-//! Every flow of the five operations runs against moto with an interceptor that records each
+//! Every flow of the six operations runs against moto with an interceptor that records each
 //! Secrets Manager call and its parameters. `template.yaml` is expanded by SAM's translator for
 //! two parameter sets (the defaults, and every option on), and an offline IAM engine
 //! (`iam_engine`) judges: each recorded call, with the context keys AWS gives it, is allowed;
@@ -24,12 +24,13 @@ use tenant_keys::Operation;
 use tenant_keys::cache::ReadCache;
 use tenant_keys::ops::DisconnectPolicy;
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 6] = [
     "ConnectIntegrationFunction",
     "FetchKeyFunction",
     "UpdateKeyFunction",
     "DisconnectIntegrationFunction",
     "ListIntegrationsFunction",
+    "CallProviderFunction",
 ];
 
 /// One set of stack parameters, and what the checks need to know of it.
@@ -205,6 +206,33 @@ async fn calls_per_function(kms_key: Option<&str>) -> BTreeMap<&'static str, Vec
         .await;
     }
     called.insert("ListIntegrationsFunction", recorder.calls());
+
+    // call-provider: a connected tenant (the provider itself is unreachable here: only the
+    // Secrets Manager calls matter), a cached key past its TTL (revalidated), a disconnected
+    // tenant (its deletion date) and one never connected.
+    // SAFETY of the test: no other thread of this binary reads it.
+    unsafe {
+        std::env::set_var("PROVIDER_API_BASE_URL_VAPI", "http://127.0.0.1:9");
+    }
+    let (app, recorder) = recording(ReadCache::new(Duration::from_millis(20), 100));
+    let (tenant, _) = connected_tenant(&setup).await;
+    let gone = connected_tenant(&setup).await.0;
+    call(
+        &setup,
+        Operation::DisconnectIntegration,
+        json!({"tenantId": gone, "provider": "vapi"}),
+    )
+    .await;
+    for tenant in [&tenant, &tenant, &gone, &new_tenant()] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        call(
+            &app,
+            Operation::CallProvider,
+            json!({"tenantId": tenant, "provider": "vapi", "method": "GET", "path": "/assistant"}),
+        )
+        .await;
+    }
+    called.insert("CallProviderFunction", recorder.calls());
     called
 }
 

@@ -166,9 +166,15 @@ impl MockProvider {
                 let (status, body) = if key.contains(&refused) || !key.starts_with("Bearer ") {
                     (401, r#"{"message":"Invalid Key"}"#)
                 } else if target.starts_with("/assistant") {
-                    (200, r#"[{"id":"asst_1","name":"Support","model":{"provider":"openai"}}]"#)
+                    (
+                        200,
+                        r#"[{"id":"asst_1","name":"Support","model":{"provider":"openai"}}]"#,
+                    )
                 } else if target.starts_with("/phone-number") {
-                    (200, r#"[{"id":"pn_1","number":"+15550100","provider":"vapi"}]"#)
+                    (
+                        200,
+                        r#"[{"id":"pn_1","number":"+15550100","provider":"vapi"}]"#,
+                    )
                 } else {
                     (200, "{}")
                 };

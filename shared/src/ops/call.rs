@@ -182,7 +182,10 @@ async fn send(
         target,
     )?;
     let outgoing = builder
-        .uri(format!("{}{target}", request.api.base_url(request.provider)))
+        .uri(format!(
+            "{}{target}",
+            request.api.base_url(request.provider)
+        ))
         .body(Full::new(body))
         .map_err(|_| Error::InvalidRequest("the call cannot be sent as given".into()))?;
     let started = Instant::now();
@@ -203,7 +206,9 @@ async fn send(
     }
     let remaining = CALL_TIMEOUT.saturating_sub(started.elapsed());
     let collected = deadline
-        .within(remaining, || Limited::new(incoming, MAX_ANSWER_BYTES).collect())
+        .within(remaining, || {
+            Limited::new(incoming, MAX_ANSWER_BYTES).collect()
+        })
         .await
         .map_err(|_| unreachable())?;
     let body = match collected {
@@ -228,13 +233,17 @@ async fn send(
 /// and percent-encoded; longest first, so a value that holds another is replaced whole.
 fn stored_secrets(credentials: &Credentials) -> Vec<Vec<u8>> {
     let mut forms: Vec<Vec<u8>> = Vec::new();
-    for value in credentials.view(View::Full).iter().filter_map(|(name, value)| {
-        let public = credentials
-            .provider()
-            .field(name)
-            .is_some_and(|field| field.public);
-        (!public).then_some(value.as_str()?)
-    }) {
+    for value in credentials
+        .view(View::Full)
+        .iter()
+        .filter_map(|(name, value)| {
+            let public = credentials
+                .provider()
+                .field(name)
+                .is_some_and(|field| field.public);
+            (!public).then_some(value.as_str()?)
+        })
+    {
         let escaped = serde_json::to_string(value).unwrap_or_default();
         let escaped = escaped.trim_matches('"');
         for form in [value, escaped, &percent_encode(value)] {
@@ -295,9 +304,11 @@ mod tests {
     use crate::provider::Provider;
 
     fn twilio(token: &str) -> Credentials {
-        let stored = format!(
-            r#"{{"accountSid":"AC0123456789abcdef0123456789abcdef","authToken":"{token}"}}"#
-        );
+        let stored = serde_json::json!({
+            "accountSid": "AC0123456789abcdef0123456789abcdef",
+            "authToken": token,
+        })
+        .to_string();
         Credentials::from_stored(Provider::find("twilio").unwrap(), &stored).unwrap()
     }
 
@@ -307,10 +318,16 @@ mod tests {
         let secrets = stored_secrets(&credentials);
         let body = br#"{"auth_token":"tok/en+1\"quote","raw":"tok/en+1"quote","url":"tok%2Fen%2B1%22quote","sid":"AC0123456789abcdef0123456789abcdef"}"#;
         let redacted = String::from_utf8(redact(body, &secrets).to_vec()).unwrap();
-        assert!(!redacted.contains("tok/en") && !redacted.contains("tok%2F"), "{redacted}");
-        assert_eq!(redacted.matches(REDACTED).count(), 3, "{redacted}");
+        assert!(
+            !redacted.contains("tok/en") && !redacted.contains("tok%2F"),
+            "{redacted}"
+        );
+        assert_eq!(redacted.matches(REDACTED).count(), 4, "{redacted}");
         // The account SID is a field too, and not public: also redacted.
-        assert!(!redacted.contains("AC0123456789abcdef0123456789abcdef"), "{redacted}");
+        assert!(
+            !redacted.contains("AC0123456789abcdef0123456789abcdef"),
+            "{redacted}"
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 use crate::Error;
 use crate::auth::WebhookId;
 use crate::deadline::Deadline;
+use crate::outbound::ProviderClient;
 use crate::request::ConnectRequest;
 use crate::store::{STAGE_CURRENT, STAGE_PENDING, SecretStore, StoreError};
-use crate::outbound::ProviderClient;
 
 use super::Written;
 use super::rounds::{backoff, idempotency_conflict, kept_changing, version_token};

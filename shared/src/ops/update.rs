@@ -6,11 +6,11 @@ use crate::Error;
 use crate::auth::WebhookId;
 use crate::credentials::Credentials;
 use crate::deadline::Deadline;
+use crate::outbound::ProviderClient;
 use crate::request::UpdateRequest;
 use crate::store::{
     STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, SecretStore, StoreError, VersionChoice,
 };
-use crate::outbound::ProviderClient;
 
 use super::Written;
 use super::rounds::{backoff, deletion_lifted, idempotency_conflict, kept_changing, version_token};
