@@ -251,10 +251,11 @@ impl Stack {
             for instance in 0..instances {
                 let log =
                     File::create(stack.log_dir.join(format!("{function}-{instance}.log"))).unwrap();
-                // The provider checks' base URLs, when a test points them at a mock provider,
-                // and the signing keys' re-read bounds, when a test shortens them.
+                // The providers' base URLs (checks and call-provider), when a test points them at
+                // a mock provider, and the signing keys' re-read bounds, when a test shortens them.
                 let provider_urls = std::env::vars().filter(|(name, _)| {
                     name.starts_with("PROVIDER_CHECK_BASE_URL_")
+                        || name.starts_with("PROVIDER_API_BASE_URL_")
                         || name.starts_with("SIGNING_KEYS_")
                 });
                 let child = Command::new(binaries.join(function))

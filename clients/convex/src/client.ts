@@ -476,7 +476,7 @@ export function createTenantKeys(options: TenantKeysOptions): TenantKeys {
         { signal: request.signal },
       );
       const empty = method === "HEAD" || [101, 204, 205, 304].includes(answer.status);
-      return new Response(empty ? null : answer.body, {
+      return new Response(empty ? null : (answer.body as Uint8Array<ArrayBuffer>), {
         status: answer.status,
         headers: answer.headers,
       });

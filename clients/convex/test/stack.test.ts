@@ -1,4 +1,4 @@
-// The client against the real local stack: moto's Secrets Manager and the five release binaries
+// The client against the real local stack: moto's Secrets Manager and the six release binaries
 // behind the Lambda Runtime API emulator, started by `cargo test -p tenant-keys-e2e --test
 // convex` (which `./scripts/test` runs). Without that stack these tests fail, never skip.
 import assert from "node:assert/strict";
@@ -306,6 +306,54 @@ describe("verify", () => {
     );
     const current = await client.fetchKey({ tenantId, provider: "vapi" });
     assert.equal(current.versionId, plain.versionId, "nothing written");
+  });
+});
+
+describe("call-provider", () => {
+  test("callProvider: Vapi's answer with the key put in by the stack; refusals are TenantKeysError", async () => {
+    const tenantId = tenant();
+    const stored = await client.connectIntegration({
+      tenantId,
+      provider: "vapi",
+      credentials: { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") },
+    });
+    const answer = await client.callProvider({ tenantId, provider: "vapi", method: "GET", path: "/assistant" });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.versionId, stored.versionId);
+    assert.deepEqual((answer.json() as { id: string }[]).map((a) => a.id), ["asst_1"]);
+    assert.equal(answer.headers.get("tenant-keys-provider"), "vapi");
+    await rejectsWith(
+      client.callProvider({ tenantId, provider: "vapi", method: "GET", path: "/../admin" }),
+      400,
+      "invalid_request",
+    );
+    await rejectsWith(
+      client.callProvider({ tenantId: tenant(), provider: "vapi", method: "GET", path: "/assistant" }),
+      404,
+      "not_found",
+    );
+  });
+
+  test("providerFetch: a provider SDK's fetch, its placeholder key dropped", async () => {
+    const tenantId = tenant();
+    await client.connectIntegration({
+      tenantId,
+      provider: "vapi",
+      credentials: { publicApiKey: secretValue("pk"), privateApiKey: secretValue("sk") },
+    });
+    const vapiFetch = client.providerFetch(tenantId, "vapi");
+    const response = await vapiFetch("https://api.vapi.ai/phone-number?limit=1", {
+      headers: { authorization: "Bearer placeholder", accept: "application/json" },
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), [{ id: "pn_1", number: "+15550100", provider: "vapi" }]);
+    // The mock refuses the placeholder: had it been sent instead of the stored key, this is 401.
+    const posted = await vapiFetch(new Request("https://api.vapi.ai/assistant", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer placeholder-wrong" },
+      body: JSON.stringify({ name: "Support" }),
+    }));
+    assert.equal(posted.status, 200);
   });
 });
 
