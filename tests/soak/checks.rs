@@ -1,6 +1,7 @@
 //! What the soak run must show, checked on the recorded answers and on moto's final state
 //! (read directly, not through the proxy):
 //! - only the statuses and codes README documents per operation; no 5xx without an injected fault;
+//!   call-provider's answers carry the key the provider echoed as `****`;
 //!   every `503`/`429` with `Retry-After`; each bad input its own 4xx;
 //! - every write answered 2xx holds, by `versionId`, the value its writer set, and no two requests
 //!   claim one version (nothing lost, nothing duplicated);
@@ -118,6 +119,10 @@ fn documented_answers(records: &[&Record], violations: &mut Vec<String>) {
             }
             (Op::Disconnect { .. }, 200 | 404) => true,
             (Op::List, 200) => true,
+            // The mock provider answers 200, echoing the key it got, which must come back as
+            // ****; never connected or disconnected is 404.
+            (Op::Call, 200) => record.body["echo"] == "Bearer ****",
+            (Op::Call, 404) => true,
             (_, 503) => code == "upstream_unavailable",
             _ => false,
         };

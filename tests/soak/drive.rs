@@ -95,6 +95,8 @@ pub enum Op {
     Disconnect { all: bool },
     /// list-integrations.
     List,
+    /// call-provider: a GET of the provider's API (a mock on loopback) with the tenant's key.
+    Call,
     /// A bad input with the status and code README gives it.
     Bad { status: u16, code: &'static str },
 }
@@ -108,6 +110,7 @@ impl Op {
             Op::Update { .. } => "update",
             Op::Disconnect { .. } => "disconnect",
             Op::List => "list",
+            Op::Call => "call",
             Op::Bad { .. } => "bad input",
         }
     }
@@ -455,9 +458,19 @@ impl Driver {
                 let op = Op::Disconnect { all: true };
                 (tenant, None, op, "disconnect-integration", body)
             }
-            83..93 => {
+            83..88 => {
                 let body = json!({"tenantId": tenant_id});
                 (tenant, None, Op::List, "list-integrations", body)
+            }
+            88..93 => {
+                let path = if provider_id == "openai" {
+                    "/v1/models"
+                } else {
+                    "/assistant"
+                };
+                let body = json!({"tenantId": tenant_id, "provider": provider_id,
+                                  "method": "GET", "path": path});
+                (tenant, Some(provider), Op::Call, "call-provider", body)
             }
             _ => {
                 let (status, code, function, body) = match rng.random_range(0..6) {

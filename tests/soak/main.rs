@@ -17,11 +17,22 @@ mod drive;
 use std::sync::Arc;
 
 use drive::{Driver, Phase, Sizes};
+use moto::provider::{MockProvider, Mode};
 use tenant_keys_e2e::{FaultProxy, Stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_with_and_without_faults() {
     let sizes = Sizes::from_env();
+    // call-provider's calls go to a mock provider, which echoes the key it gets (the answers
+    // must carry it as `****`, and the leak check covers the functions' output).
+    let provider = MockProvider::start(Mode::Accept).await;
+    // SAFETY of the test: set before the stack (and any other thread of this test) starts.
+    unsafe {
+        for (id, _) in drive::PROVIDERS {
+            let name = format!("PROVIDER_API_BASE_URL_{}", id.to_ascii_uppercase());
+            std::env::set_var(name, provider.url());
+        }
+    }
     let proxy = Arc::new(FaultProxy::start());
     let stack = Arc::new(Stack::start_behind(sizes.instances, &proxy.endpoint()).await);
     let driver = Arc::new(Driver::new(stack.clone(), sizes.clone()));
