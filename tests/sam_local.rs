@@ -206,6 +206,39 @@ fn serve(mut command: Command, port: u16, log: &Path) -> Child {
     child
 }
 
+/// Waits until every function answers through `start-api` on `port`. SAM reports its warm
+/// containers ready once they run, but the Runtime Interface Emulator inside each (arm64, under
+/// qemu here) may not listen yet: until it does, SAM answers 502 ("No response from invoke
+/// container"). An unsigned request is answered 401 by the function itself, touching nothing.
+async fn every_function_answers(port: u16) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + SAM_START;
+    for function in tenant_keys_e2e::FUNCTIONS {
+        loop {
+            let answer = client
+                .post(format!("http://127.0.0.1:{port}/{function}"))
+                .body("{}")
+                .send()
+                .await;
+            match answer {
+                Ok(answer) if answer.status() == 401 => break,
+                Ok(answer) if answer.status() != 502 => {
+                    panic!(
+                        "{function} answered {} to an unsigned request",
+                        answer.status()
+                    )
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{function} did not answer through sam local within {SAM_START:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
 /// The CLI of the release build, which `events/generate` and `--print-event` use.
 fn cli(signing_secret: &str) -> Command {
     let mut command = Command::new(tenant_keys_e2e::release_binaries().join("tenant-keys"));
@@ -260,6 +293,7 @@ async fn the_stack_under_sam_local() {
         api_port,
         &api_log,
     );
+    every_function_answers(api_port).await;
     let stack = Arc::new(Stack::serving_at(
         format!("http://127.0.0.1:{api_port}"),
         signing_secret.clone(),
@@ -357,6 +391,31 @@ async fn the_stack_under_sam_local() {
         lambda_port,
         &lambda_log,
     );
+    // As with start-api, a warm container may not answer at once: an unsigned event is answered
+    // 401 by the function itself once it does.
+    let fetch_unsigned = {
+        let mut event = print_event(
+            &signing_secret,
+            &["fetch", "--tenant", "org_sam_ready", "--provider", "vapi"],
+        );
+        event["headers"]
+            .as_object_mut()
+            .unwrap()
+            .remove("webhook-signature");
+        event
+    };
+    let deadline = Instant::now() + SAM_START;
+    for logical_id in ["ConnectIntegrationFunction", "FetchKeyFunction"] {
+        while try_sdk_invoke(lambda_port, logical_id, &fetch_unsigned)
+            .is_none_or(|result| result["statusCode"] != 401)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{logical_id} did not answer through start-lambda within {SAM_START:?}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
     let tenant = unique("org_sam_invoke");
     let private = secrets.new_value("sk-invoked");
     let connect = print_event(
@@ -432,6 +491,12 @@ fn print_event(signing_secret: &str, args: &[&str]) -> Value {
 /// A Lambda `Invoke` of `function` with `event` through boto3 (the AWS SDK for Python, which
 /// aws-sam-cli brings) against `sam local start-lambda` on `port`; the function's result.
 fn sdk_invoke(port: u16, function: &str, event: &Value) -> Value {
+    try_sdk_invoke(port, function, event)
+        .unwrap_or_else(|| panic!("boto3 invoke of {function} failed"))
+}
+
+/// [`sdk_invoke`], `None` when the invoke fails.
+fn try_sdk_invoke(port: u16, function: &str, event: &Value) -> Option<Value> {
     let script = r#"
 import json, sys
 import boto3
@@ -461,8 +526,13 @@ print(answer["Payload"].read().decode())
         .write_all(event.to_string().as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "boto3 invoke of {function} failed");
-    last_json_line(&String::from_utf8(output.stdout).unwrap())
+    let text = String::from_utf8(output.stdout).unwrap();
+    let result = text.lines().rev().find_map(|line| {
+        serde_json::from_str::<Value>(line)
+            .ok()
+            .filter(Value::is_object)
+    });
+    result.filter(|_| output.status.success())
 }
 
 /// The last line of `text` that is a JSON object (what `sam local invoke` prints as the result).

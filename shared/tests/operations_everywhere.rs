@@ -6,7 +6,9 @@
 //! - `template.yaml` (a function building binary `<name>`, an HTTP API route `/<name>`, a role and
 //!   a log group of its own, which the IAM and operations tests judge);
 //! - `tests/harness.rs` (`FUNCTIONS`), `bench/run.py` (`FUNCTIONS`), `tests/arm64_round_trip.py`,
-//!   `scripts/check-template`, `scripts/dev`, `events/generate` and the CLI (`cli/src/main.rs`).
+//!   `scripts/check-template`, `scripts/dev`, `events/generate`, the CLI (`cli/src/main.rs`),
+//!   `tests/sam_local.rs` (its events) and `shared/tests/iam_policy.rs` (`FUNCTIONS`, and the
+//!   flows whose calls it records).
 
 use std::path::Path;
 
@@ -141,6 +143,12 @@ fn every_operation_is_known_to_the_tests_scripts_and_cli() {
     each_in("cli/src/main.rs", &read("cli/src/main.rs"), |name| {
         format!("function: \"{name}\"")
     });
+    // Each function's role judged by the IAM engine, with the calls its flows make.
+    each_in(
+        "shared/tests/iam_policy.rs (FUNCTIONS)",
+        list_after(&read("shared/tests/iam_policy.rs"), "const FUNCTIONS"),
+        |name| format!("\"{}Function\"", pascal(name)),
+    );
     // Each event through `sam local invoke` by the function's logical id.
     let sam_local: String = read("tests/sam_local.rs").split_whitespace().collect();
     each_in("tests/sam_local.rs", &sam_local, |name| {
