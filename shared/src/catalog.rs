@@ -301,17 +301,7 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
             check.path
         ));
     }
-    let has_field = |name: &str| entry.fields.iter().any(|f| f.name == name);
-    let known = |template: &str, what: &str| -> Result<usize, String> {
-        let names = placeholders(template)?;
-        if let Some(unknown) = names.iter().find(|n| !has_field(n)) {
-            return Err(format!(
-                "{what} names no field of the provider: {{{unknown}}}"
-            ));
-        }
-        Ok(names.len())
-    };
-    known(&check.path, "path")?;
+    known_placeholders(entry, &check.path, "path")?;
     // A segment that is nothing but a value could be sent as `.` or `..`, which servers and
     // proxies resolve as a step up the path (also percent-encoded). Text beside the field keeps
     // it a name (`/Accounts/{accountSid}.json`).
@@ -338,21 +328,29 @@ fn check_check(entry: &Entry, check: &CheckEntry) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `entry` has a field called `name`.
+fn has_field(entry: &Entry, name: &str) -> bool {
+    entry.fields.iter().any(|f| f.name == name)
+}
+
+/// How many `{field}` placeholders `template` holds, each naming a field of `entry` (`what` names
+/// the template in the error).
+fn known_placeholders(entry: &Entry, template: &str, what: &str) -> Result<usize, String> {
+    let names = placeholders(template)?;
+    if let Some(unknown) = names.iter().find(|name| !has_field(entry, name)) {
+        return Err(format!(
+            "{what} names no field of the provider: {{{unknown}}}"
+        ));
+    }
+    Ok(names.len())
+}
+
 /// The rules of a `send` (the key's place), for a check and an API alike.
 fn check_send(entry: &Entry, send: &SendKey) -> Result<(), String> {
-    let has_field = |name: &str| entry.fields.iter().any(|f| f.name == name);
-    let known = |template: &str, what: &str| -> Result<usize, String> {
-        let names = placeholders(template)?;
-        if let Some(unknown) = names.iter().find(|n| !has_field(n)) {
-            return Err(format!(
-                "{what} names no field of the provider: {{{unknown}}}"
-            ));
-        }
-        Ok(names.len())
-    };
+    let known = |template: &str, what: &str| known_placeholders(entry, template, what);
     match send {
         SendKey::Bearer(field) => {
-            if !has_field(field) {
+            if !has_field(entry, field) {
                 return Err(format!("bearer names no field of the provider: {field}"));
             }
         }
@@ -367,7 +365,7 @@ fn check_send(entry: &Entry, send: &SendKey) -> Result<(), String> {
         }
         SendKey::Basic { username, password } => {
             for field in [username, password] {
-                if !has_field(field) {
+                if !has_field(entry, field) {
                     return Err(format!("basic names no field of the provider: {field}"));
                 }
             }

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::Error;
 use crate::credentials::{Credentials, View};
 use crate::deadline::{Deadline, TimeUp};
-use crate::provider::{Provider, SendKey};
+use crate::provider::SendKey;
 use crate::template::{Piece, pieces};
 
 /// The one HTTP client to providers.
@@ -96,18 +96,11 @@ impl ProviderClient {
 /// `invalid_credentials` when a value cannot be sent (in a header, or `.`/`..` in a path).
 pub fn put_key(
     send: &SendKey,
-    provider: &Provider,
     credentials: &Credentials,
     mut builder: Builder,
     mut target: String,
 ) -> Result<(Builder, String), Error> {
-    let values = credentials.view(View::Full);
-    let value = |field: &str| -> Result<String, Error> {
-        values[field]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Internal(format!("{} has no {field}", provider.id)))
-    };
+    let value = value_of(credentials);
     let secret_header = |name: &str, text: String| -> Result<HeaderValue, Error> {
         let mut header = HeaderValue::try_from(text)
             .map_err(|_| Error::InvalidCredentials(format!("{name} cannot be sent")))?;
@@ -144,6 +137,17 @@ pub fn put_key(
         }
     };
     Ok((builder, target))
+}
+
+/// The value of a field of `credentials`, by name (every field of a provider is stored).
+pub fn value_of(credentials: &Credentials) -> impl Fn(&str) -> Result<String, Error> + use<> {
+    let (values, provider) = (credentials.view(View::Full), credentials.provider().id);
+    move |field| {
+        values[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Internal(format!("{provider} has no {field}")))
+    }
 }
 
 /// `template` with each `{field}` replaced by `value(field)`, percent-encoded when `encode`.

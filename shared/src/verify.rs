@@ -11,9 +11,9 @@ use http::{Method, Request, header};
 use http_body_util::Full;
 
 use crate::Error;
-use crate::credentials::{Credentials, View};
+use crate::credentials::Credentials;
 use crate::deadline::Deadline;
-use crate::outbound::{ProviderClient, fill, put_key};
+use crate::outbound::{ProviderClient, fill, put_key, value_of};
 use crate::provider::{Check, Provider};
 
 /// The longest a check may take, whatever the request's deadline leaves.
@@ -64,21 +64,14 @@ fn build_request(
     check: &'static Check,
     credentials: &Credentials,
 ) -> Result<Request<Full<Bytes>>, Error> {
-    let values = credentials.view(View::Full);
-    let value = |field: &str| -> Result<String, Error> {
-        values[field]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Internal(format!("{} has no {field}", provider.id)))
-    };
-    let target = fill(check.path, true, &value)?;
+    let target = fill(check.path, true, &value_of(credentials))?;
     let mut builder = Request::builder()
         .method(Method::from_bytes(check.method.as_bytes()).map_err(|_| unavailable(provider))?)
         .header(header::USER_AGENT, "tenant-keys");
     for (name, value) in check.headers {
         builder = builder.header(*name, *value);
     }
-    let (builder, target) = put_key(&check.send, provider, credentials, builder, target)?;
+    let (builder, target) = put_key(&check.send, credentials, builder, target)?;
     builder
         .uri(format!("{}{target}", check.base_url(provider)))
         .body(Full::new(Bytes::new()))

@@ -174,13 +174,7 @@ async fn send(
             Bytes::from(text.clone())
         }
     };
-    let (builder, target) = put_key(
-        &request.api.send,
-        request.provider,
-        credentials,
-        builder,
-        target,
-    )?;
+    let (builder, target) = put_key(&request.api.send, credentials, builder, target)?;
     let outgoing = builder
         .uri(format!(
             "{}{target}",
