@@ -3,15 +3,14 @@
 //! One stack serves every scenario in turn; at the end, nothing secret may appear in what the
 //! functions printed.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use moto::provider::{MockProvider, Mode};
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
-    FUNCTIONS, OPERATOR_PROVIDERS_FILE, Stack, admin_client, leaks, now, release_binaries,
-    secrets_manager_endpoint, unique, workspace,
+    FUNCTIONS, OPERATOR_PROVIDERS_FILE, Stack, admin_client, leaks, now, output_with_stdin,
+    release_binaries, secrets_manager_endpoint, unique, workspace,
 };
 
 mod scenarios;
@@ -859,24 +858,15 @@ async fn readmes_cli_commands_run_as_written(stack: &Stack, secrets: &Secrets) {
             .collect();
         let secret_file = std::env::temp_dir().join(unique("tenant-keys-readme-secret"));
         std::fs::write(&secret_file, stack.signing_secret()).unwrap();
-        let mut child = Command::new(release_binaries().join("tenant-keys"))
-            .args(&args)
-            .env("TENANT_KEYS_URL", stack.base_url())
-            .env("TENANT_KEYS_SIGNING_SECRET_FILE", &secret_file)
-            .env_remove("TENANT_KEYS_SIGNING_SECRET")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let stdin = format!("{}\n", secrets.new_value("sk-readme"));
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = output_with_stdin(
+            Command::new(release_binaries().join("tenant-keys"))
+                .args(&args)
+                .env("TENANT_KEYS_URL", stack.base_url())
+                .env("TENANT_KEYS_SIGNING_SECRET_FILE", &secret_file)
+                .env_remove("TENANT_KEYS_SIGNING_SECRET"),
+            stdin.as_bytes(),
+        );
         std::fs::remove_file(&secret_file).unwrap();
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{line}: {err}");
@@ -926,23 +916,14 @@ async fn the_cli_round_trips(stack: &Stack, secrets: &Secrets) {
     let public = secrets.new_value("pk-cli");
     // `tenant-keys <command> --tenant <tenant> --provider vapi <args>`, with `stdin` as input.
     let cli = |command: &str, args: &[&str], stdin: &str| {
-        let mut child = Command::new(release_binaries().join("tenant-keys"))
-            .args([command, "--tenant", &tenant, "--provider", "vapi"])
-            .args(args)
-            .env("TENANT_KEYS_URL", stack.base_url())
-            .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = output_with_stdin(
+            Command::new(release_binaries().join("tenant-keys"))
+                .args([command, "--tenant", &tenant, "--provider", "vapi"])
+                .args(args)
+                .env("TENANT_KEYS_URL", stack.base_url())
+                .env("TENANT_KEYS_SIGNING_SECRET", stack.signing_secret()),
+            stdin.as_bytes(),
+        );
         (
             output.status.code(),
             String::from_utf8(output.stdout).unwrap(),

@@ -52,6 +52,19 @@ pub fn unique(prefix: &str) -> String {
 /// the suites run the functions as an operator who added a provider builds them.
 pub const OPERATOR_PROVIDERS_FILE: &str = "tests/fixtures/operator/providers.json";
 
+/// Runs `command` with `stdin` as its input and its stdout and stderr captured.
+pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Builds the release binaries of the workspace once, with [`OPERATOR_PROVIDERS_FILE`] merged over
 /// the built-in catalog, and returns the directory holding them.
 pub fn release_binaries() -> PathBuf {

@@ -25,8 +25,8 @@ use moto::provider::{MockProvider, Mode};
 use scenarios::*;
 use serde_json::{Value, json};
 use tenant_keys_e2e::{
-    Stack, free_port, leaks, new_log_dir, random_whsec_key, secrets_manager_endpoint,
-    store_signing_secret, unique, workspace,
+    Stack, free_port, leaks, new_log_dir, output_with_stdin, random_whsec_key,
+    secrets_manager_endpoint, store_signing_secret, unique, workspace,
 };
 
 /// How long SAM may take to answer on its port: it starts the five containers first (warm
@@ -509,40 +509,27 @@ client = boto3.client(
 answer = client.invoke(FunctionName=sys.argv[2], Payload=sys.stdin.buffer.read())
 print(answer["Payload"].read().decode())
 "#;
-    let mut child = Command::new(workspace().join(".venv/bin/python"))
-        .arg("-c")
-        .arg(script)
-        .arg(format!("http://127.0.0.1:{port}"))
-        .arg(function)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(event.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
-    let result = text.lines().rev().find_map(|line| {
-        serde_json::from_str::<Value>(line)
-            .ok()
-            .filter(Value::is_object)
-    });
-    result.filter(|_| output.status.success())
+    let output = output_with_stdin(
+        Command::new(workspace().join(".venv/bin/python"))
+            .arg("-c")
+            .arg(script)
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg(function),
+        event.to_string().as_bytes(),
+    );
+    json_line(&String::from_utf8(output.stdout).unwrap()).filter(|_| output.status.success())
 }
 
 /// The last line of `text` that is a JSON object (what `sam local invoke` prints as the result).
 fn last_json_line(text: &str) -> Value {
-    text.lines()
-        .rev()
-        .find_map(|line| {
-            serde_json::from_str::<Value>(line)
-                .ok()
-                .filter(Value::is_object)
-        })
-        .unwrap_or_else(|| panic!("no JSON result in: {text}"))
+    json_line(text).unwrap_or_else(|| panic!("no JSON result in: {text}"))
+}
+
+/// The last line of `text` that is a JSON object, if there is one.
+fn json_line(text: &str) -> Option<Value> {
+    text.lines().rev().find_map(|line| {
+        serde_json::from_str::<Value>(line)
+            .ok()
+            .filter(Value::is_object)
+    })
 }
